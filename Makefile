@@ -1,0 +1,40 @@
+# The two commands of the contract: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install models run test lint unit integration bench clean
+
+install: $(STAMP)
+
+# Reinstall only when the dependencies change. torch is pinned (==2.13.0) in the build extra:
+# a bare requirement would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[build,dev]"
+	touch $(STAMP)
+
+# Builds whichever model is missing (cached in ./models afterwards).
+models: install
+	$(BIN)/streamguard models build
+
+run: install
+	$(BIN)/streamguard run
+
+lint: install
+	$(BIN)/ruff check pipeline agents schemas tests
+	$(BIN)/mypy pipeline agents schemas
+
+test: install models lint
+	$(BIN)/python -m pytest
+
+unit: install
+	$(BIN)/python -m pytest tests/unit tests/agents
+
+integration: install models
+	$(BIN)/python -m pytest tests/integration
+
+clean:
+	rm -rf $(VENV) models .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Faust wiring: the app, its agents and the worker entry point."""

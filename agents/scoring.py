@@ -1,0 +1,177 @@
+"""Faust agents for the two input topics: validate -> lane (batch, infer, publish) -> ack.
+
+Wiring only: validation, batching, inference and record building live in ``pipeline``.
+Every consumed message ends as a score (plus maybe an alert) or a dead letter, and its offset is
+acknowledged only after those outputs are confirmed by the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+import faust
+import numpy as np
+from faust.types import EventT, StreamT
+
+from pipeline.batching import BatchPolicy, InferenceTimeEstimator, MicroBatcher
+from pipeline.deadletter import dead_letter
+from pipeline.lane import Batch, ScoringLane, now_ms
+from pipeline.scoring import Scorer
+from pipeline.settings import Settings
+from pipeline.validation import Failure, decode_event
+from schemas import TextEvent, Transaction
+
+E = TypeVar("E", Transaction, TextEvent)
+log = logging.getLogger(__name__)
+
+# Dead letters awaiting broker confirmation before their input is acknowledged.
+_MAX_PENDING_DEAD_LETTERS = 1024
+
+
+@dataclass(slots=True)
+class InFlight(Generic[E]):
+    """A validated event on its way through a lane, with what is needed to acknowledge it."""
+
+    model: E
+    event: EventT[Any]
+    stream: StreamT[Any]
+
+
+class Sender(Protocol):
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None = None
+    ) -> Awaitable[Any]:
+        """Hand one record to the producer; the returned awaitable completes on delivery."""
+
+
+class Publisher:
+    """Hands records to the Faust app's producer; returns delivery futures."""
+
+    def __init__(self, app: faust.App) -> None:
+        self._app = app
+
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None = None
+    ) -> Awaitable[Any]:
+        fut: Awaitable[Any] = await self._app.producer.send(topic, key, value, None, None, headers)
+        return fut
+
+
+class ScoringWiring(Generic[E]):
+    """One input topic: its agent, its lane and the dead-letter path."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        *,
+        topic: str,
+        model_cls: type[E],
+        scorer: Scorer[E],
+        executor: Executor,
+        warm_up_ms: dict[int, float],
+        publisher: Sender | None = None,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.topic_name = topic
+        self.model_cls: type[E] = model_cls
+        self.scorer: Scorer[E] = scorer
+        self.publisher = publisher or Publisher(app)
+        estimator = InferenceTimeEstimator()
+        estimator.observe_many(warm_up_ms.items())
+        batcher: MicroBatcher[InFlight[E]] = MicroBatcher(
+            BatchPolicy(settings.max_batch, settings.sla_ms, settings.publish_margin_ms, settings.batch_mode),
+            estimator,
+        )
+        self.lane: ScoringLane[InFlight[E], np.ndarray] = ScoringLane(
+            scorer.kind,
+            batcher,
+            infer=self._infer,
+            publish=self._publish,
+            on_done=self._ack_batch,
+            executor=executor,
+            queue_size=settings.queue_size,
+        )
+        self._dead_letter_slots = asyncio.Semaphore(_MAX_PENDING_DEAD_LETTERS)
+        self._dead_letter_tasks: set[asyncio.Task[None]] = set()
+        self.topic = app.topic(topic)
+        self.agent = app.agent(self.topic, name=f"score-{scorer.kind}", concurrency=1)(self._consume)
+
+    # -- the agent ---------------------------------------------------------------------------
+    async def _consume(self, stream: StreamT[Any]) -> None:
+        manual = stream.noack()  # type: ignore[attr-defined]  # on Stream, not in StreamT
+        async for event in manual.events():
+            ingested = now_ms()
+            try:
+                result = decode_event(
+                    event.message.value, self.model_cls, max_bytes=self.settings.max_message_bytes
+                )
+            except Exception as exc:  # a bug in validation must not kill the agent or lose the event
+                log.exception("validation crashed on %s", event.message.offset)
+                result = Failure("internal_error", f"validation failed unexpectedly: {exc!r}"[:500])
+            if isinstance(result, Failure):
+                await self._dead_letter(result, event, manual, ingested)
+            else:
+                await self.lane.submit(InFlight(result, event, manual), ingested)
+
+    # -- lane callbacks ----------------------------------------------------------------------
+    def _infer(self, items: Sequence[InFlight[E]]) -> np.ndarray:
+        probs: np.ndarray = self.scorer.infer([item.model for item in items])
+        return probs
+
+    async def _publish(self, batch: Batch[InFlight[E]], probs: np.ndarray, scored: float) -> Awaitable[Any]:
+        published = now_ms()
+        outputs = self.scorer.outputs
+        send = self.publisher.send
+        deliveries = []
+        for (item, ingested), row in zip(batch, probs, strict=True):
+            for out in outputs(item.model, row, ingested=ingested, scored=scored, published=published):
+                deliveries.append(await send(out.topic, out.key, out.value))
+        return asyncio.gather(*deliveries)
+
+    async def _ack_batch(self, batch: Batch[InFlight[E]]) -> None:
+        for item, _ in batch:
+            await item.stream.ack(item.event)
+
+    # -- dead letters ------------------------------------------------------------------------
+    async def _dead_letter(
+        self, failure: Failure, event: EventT[Any], stream: StreamT[Any], ingested: float
+    ) -> None:
+        message = event.message
+        value, headers = dead_letter(
+            failure,
+            raw=message.value,
+            key=message.key,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            received_at=ingested,
+        )
+        await self._dead_letter_slots.acquire()
+        try:
+            delivery = await self.publisher.send(self.settings.topic_deadletter, message.key, value, headers)
+        except BaseException:
+            self._dead_letter_slots.release()
+            raise
+        task = asyncio.create_task(self._ack_after(delivery, event, stream))
+        self._dead_letter_tasks.add(task)
+        task.add_done_callback(self._dead_letter_tasks.discard)
+
+    async def _ack_after(self, delivery: Awaitable[Any], event: EventT[Any], stream: StreamT[Any]) -> None:
+        try:
+            await delivery
+            await stream.ack(event)
+        finally:
+            self._dead_letter_slots.release()
+
+    async def drain(self) -> None:
+        """Wait for confirmations still outstanding (used when stopping)."""
+        await self.lane.wait_confirmed()
+        if self._dead_letter_tasks:
+            await asyncio.gather(*list(self._dead_letter_tasks), return_exceptions=True)

@@ -1,0 +1,132 @@
+"""Start one StreamGuard worker: topics, models, warm-up, Faust agents, lanes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from mode import Service
+
+from agents.app import create_app
+from agents.scoring import ScoringWiring
+from pipeline.inference import OnnxClassifier
+from pipeline.models.registry import model_path
+from pipeline.rules import Rules
+from pipeline.scoring import FraudScorer, SentimentScorer
+from pipeline.settings import Settings
+from pipeline.topics import ensure_topics, wait_for_broker
+from schemas import TextEvent, Transaction
+
+log = logging.getLogger(__name__)
+
+# How long a stopping worker waits for in-flight batches to be published and acknowledged.
+_DRAIN_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Worker:
+    app: faust.App
+    wirings: tuple[ScoringWiring[Any], ...]
+    executor: ThreadPoolExecutor
+
+
+def build_worker(settings: Settings, bootstrap: str) -> Worker:
+    """Load and warm up the models, then wire the Faust app. Blocking; call before the loop runs."""
+    fraud_model = OnnxClassifier.load(
+        model_path(settings.model_dir, "fraud"),
+        threads=settings.inference_threads,
+        max_tokens=settings.max_tokens,
+    )
+    sentiment_model = OnnxClassifier.load(
+        model_path(settings.model_dir, "sentiment"),
+        threads=settings.inference_threads,
+        max_tokens=settings.max_tokens,
+    )
+    fraud_warm = fraud_model.warm_up(settings.max_batch)
+    sentiment_warm = sentiment_model.warm_up(settings.max_batch)
+    log.info(
+        "fraud model %s %s on %s, warm-up ms by batch size %s",
+        fraud_model.name,
+        fraud_model.version,
+        fraud_model.provider,
+        _fmt(fraud_warm),
+    )
+    log.info(
+        "sentiment model %s %s on %s, warm-up ms by batch size %s",
+        sentiment_model.name,
+        sentiment_model.version,
+        sentiment_model.provider,
+        _fmt(sentiment_warm),
+    )
+
+    rules = Rules.from_settings(settings)
+    # One inference thread for both lanes: two sessions running at once would fight over 2 cores.
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+    app = create_app(settings, bootstrap)
+    wirings: tuple[ScoringWiring[Any], ...] = (
+        ScoringWiring(
+            app,
+            settings,
+            topic=settings.topic_transactions,
+            model_cls=Transaction,
+            scorer=FraudScorer(fraud_model, rules, settings),
+            executor=executor,
+            warm_up_ms=fraud_warm,
+        ),
+        ScoringWiring(
+            app,
+            settings,
+            topic=settings.topic_texts,
+            model_cls=TextEvent,
+            scorer=SentimentScorer(sentiment_model, rules, settings),
+            executor=executor,
+            warm_up_ms=sentiment_warm,
+        ),
+    )
+
+    class Lanes(Service):
+        """Runs the lanes with the app; on stop, drains them before the consumer commits."""
+
+        async def on_start(self) -> None:
+            for wiring in wirings:
+                self.add_future(wiring.lane.run())
+
+        async def on_stop(self) -> None:
+            for wiring in wirings:
+                await wiring.lane.stop()
+            try:
+                await asyncio.wait_for(
+                    asyncio.gather(*(w.drain() for w in wirings)), timeout=_DRAIN_TIMEOUT_S
+                )
+            except TimeoutError:
+                log.warning("stopped with batches still unconfirmed: they stay unacknowledged")
+
+    app.service(Lanes)
+    return Worker(app, wirings, executor)
+
+
+def _fmt(timings: dict[int, float]) -> str:
+    return ", ".join(f"B{size}={ms:.1f}" for size, ms in sorted(timings.items()))
+
+
+async def prepare_topics(settings: Settings, bootstrap: str) -> None:
+    await wait_for_broker(bootstrap, timeout_s=30)
+    await ensure_topics(bootstrap, (*settings.input_topics, *settings.output_topics), settings.partitions)
+
+
+def run_worker(settings: Settings, bootstrap: str) -> None:
+    """Run a worker in this process until SIGINT/SIGTERM."""
+    asyncio.run(prepare_topics(settings, bootstrap))
+    worker = build_worker(settings, bootstrap)
+    try:
+        faust.Worker(
+            worker.app,
+            loglevel=settings.log_level.upper(),
+            quiet=True,
+        ).execute_from_commandline()
+    finally:
+        worker.executor.shutdown(wait=False, cancel_futures=True)

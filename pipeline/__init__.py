@@ -1,0 +1,1 @@
+"""StreamGuard pipeline: pure, testable phases (batching, inference, rules, records, CLI)."""

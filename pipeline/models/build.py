@@ -1,0 +1,108 @@
+"""Builds the classifiers into ``<model_dir>/<kind>/``: export, quantize, train heads, compose, verify.
+
+The encoder is exported and quantized once per build and shared by both models. Each model is
+written into a temporary directory inside ``model_dir`` and renamed into place when complete, so a
+reader never sees a half-written model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pipeline.models.config import FULL_CONFIG, SMOKE_CONFIG, BuildConfig, BuildContext
+from pipeline.models.progress import BuildProgress
+from pipeline.models.registry import KINDS, is_built, model_path, read_meta
+
+log = logging.getLogger(__name__)
+
+Builder = Callable[[Path, BuildContext], dict[str, Any]]
+
+
+def _builders() -> dict[str, Builder]:
+    from pipeline.models.fraud import build_fraud
+    from pipeline.models.sentiment import build_sentiment
+
+    return {"sentiment": build_sentiment, "fraud": build_fraud}
+
+
+def build_models(
+    model_dir: Path,
+    *,
+    smoke: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    config: BuildConfig | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Builds each missing model (every model with ``force``); returns meta.json of each kind."""
+    model_dir = Path(model_dir)
+    config = config or (SMOKE_CONFIG if smoke else FULL_CONFIG)
+    todo = [kind for kind in KINDS if force or not is_built(model_dir, kind)]
+    results: dict[str, dict[str, Any]] = {
+        kind: read_meta(model_path(model_dir, kind)) for kind in KINDS if kind not in todo
+    }
+    if not todo:
+        return results
+
+    started = time.perf_counter()
+    model_dir.mkdir(parents=True, exist_ok=True)
+    _seed_everything(config)
+    builders = _builders()
+    with (
+        tempfile.TemporaryDirectory(dir=model_dir, prefix=".build-") as work_dir,
+        BuildProgress(progress) as reporter,
+    ):
+        work = Path(work_dir)
+        context = _prepare_context(work, config, smoke=smoke, reporter=reporter)
+        for kind in todo:
+            staging = work / kind
+            staging.mkdir()
+            results[kind] = builders[kind](staging, context)
+            _install(staging, model_path(model_dir, kind))
+            log.info(
+                "built %s model %s in %.1f s", kind, results[kind]["version"], results[kind]["build_seconds"]
+            )
+    log.info("model build finished in %.1f s", time.perf_counter() - started)
+    return {kind: results[kind] for kind in KINDS}
+
+
+def _seed_everything(config: BuildConfig) -> None:
+    import torch
+
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+
+
+def _prepare_context(
+    work: Path, config: BuildConfig, *, smoke: bool, reporter: BuildProgress
+) -> BuildContext:
+    from pipeline.models.embed import OnnxEmbedder
+    from pipeline.models.encoder import encoder_files, export_encoder
+    from pipeline.models.quantize import quantize_int8
+    from pipeline.tokenize import TextTokenizer
+
+    with reporter.step("encoder: export all-MiniLM-L6-v2 to ONNX"):
+        fp32 = export_encoder(work / "encoder.fp32.onnx")
+    with reporter.step("encoder: int8 dynamic quantization"):
+        int8 = quantize_int8(fp32, work / "encoder.int8.onnx")
+    fp32.unlink()
+    tokenizer = TextTokenizer.from_file(encoder_files() / "tokenizer.json", max_tokens=config.max_tokens)
+    embedder = OnnxEmbedder(int8, tokenizer, threads=config.threads)
+    return BuildContext(config, smoke, int8, tokenizer, embedder, reporter)
+
+
+def _install(staging: Path, target: Path) -> None:
+    """Renames the finished directory into place; an older build is moved aside, then deleted."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        target.rename(old)
+    staging.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

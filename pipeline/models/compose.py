@@ -1,0 +1,83 @@
+"""Appends a trained head (and softmax) to the int8 encoder graph: the served ``model.onnx``.
+
+The head stays fp32: it is tiny, and keeping it exact means the served model computes what the head
+was trained and evaluated on (the int8 encoder's embeddings). Standardisation is folded into the first
+layer's weights, so serving passes raw features.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from pipeline.models.encoder import EMBEDDING_OUTPUT
+from pipeline.models.heads import HeadWeights
+
+FEATURES_INPUT = "features"
+PROBABILITIES_OUTPUT = "probabilities"
+
+
+def fold_standardisation(weights: HeadWeights) -> list[tuple[np.ndarray, np.ndarray]]:
+    """((x - mean) / scale) @ W + b  ==  x @ (W / scale) + (b - (mean / scale) @ W)."""
+    (w, b), *rest = weights.layers
+    folded_w = w / weights.scale[:, None]
+    folded_b = b - (weights.mean / weights.scale) @ w
+    return [(folded_w.astype(np.float32), folded_b.astype(np.float32)), *rest]
+
+
+def compose_model(
+    encoder_path: Path,
+    weights: HeadWeights,
+    target: Path,
+    *,
+    n_features: int = 0,
+    properties: dict[str, str] | None = None,
+) -> Path:
+    """encoder(input_ids, attention_mask) [+ features] -> head -> softmax -> ``probabilities`` [B, C]."""
+    model = onnx.load(str(encoder_path))
+    graph = model.graph
+    head_input = EMBEDDING_OUTPUT
+    if n_features:
+        graph.input.append(
+            helper.make_tensor_value_info(FEATURES_INPUT, TensorProto.FLOAT, ["batch", n_features])
+        )
+        graph.node.append(
+            helper.make_node(
+                "Concat", [EMBEDDING_OUTPUT, FEATURES_INPUT], ["head/input"], axis=1, name="head/concat"
+            )
+        )
+        head_input = "head/input"
+
+    layers = fold_standardisation(weights)
+    current = head_input
+    for i, (w, b) in enumerate(layers):
+        graph.initializer.extend(
+            [numpy_helper.from_array(w, f"head/w{i}"), numpy_helper.from_array(b, f"head/b{i}")]
+        )
+        graph.node.append(
+            helper.make_node("MatMul", [current, f"head/w{i}"], [f"head/mm{i}"], name=f"head/matmul{i}")
+        )
+        graph.node.append(
+            helper.make_node("Add", [f"head/mm{i}", f"head/b{i}"], [f"head/z{i}"], name=f"head/add{i}")
+        )
+        current = f"head/z{i}"
+        if i < len(layers) - 1:
+            graph.node.append(helper.make_node("Relu", [current], [f"head/h{i}"], name=f"head/relu{i}"))
+            current = f"head/h{i}"
+    n_classes = layers[-1][1].shape[0]
+    graph.node.append(
+        helper.make_node("Softmax", [current], [PROBABILITIES_OUTPUT], axis=-1, name="head/softmax")
+    )
+
+    del graph.output[:]
+    graph.output.append(
+        helper.make_tensor_value_info(PROBABILITIES_OUTPUT, TensorProto.FLOAT, ["batch", n_classes])
+    )
+    if properties:
+        helper.set_model_props(model, properties)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(target))
+    return target

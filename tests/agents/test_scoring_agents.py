@@ -1,0 +1,226 @@
+"""The Faust agents in memory (``test_context()``), with the real models and an in-memory producer.
+
+Every message put on an agent ends as exactly one score (plus maybe an alert) or one dead letter,
+and is acknowledged only after its outputs are delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import orjson
+import pytest
+
+from agents.app import create_app
+from agents.scoring import ScoringWiring
+from pipeline.demo import MALFORMED_KINDS, malformed_message
+from pipeline.inference import OnnxClassifier
+from pipeline.models.registry import is_built, model_path
+from pipeline.rules import Rules
+from pipeline.scoring import FraudScorer, SentimentScorer
+from pipeline.settings import Settings
+from pipeline.synthetic import generate_texts, generate_transactions
+from schemas import TextEvent, Transaction
+from tests.integration.workers import MODEL_DIR
+
+pytestmark = pytest.mark.skipif(
+    not (is_built(MODEL_DIR, "fraud") and is_built(MODEL_DIR, "sentiment")),
+    reason="models not built: run `make models`",
+)
+
+
+class MemoryProducer:
+    """Stands in for the broker: keeps records; deliveries complete when ``confirm`` says so."""
+
+    def __init__(self, confirm: bool = True) -> None:
+        self.records: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]] = []
+        self.pending: list[asyncio.Future[None]] = []
+        self.confirm = confirm
+
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None = None
+    ) -> Awaitable[Any]:
+        self.records.append((topic, key, value, headers))
+        delivered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.confirm:
+            delivered.set_result(None)
+        else:
+            self.pending.append(delivered)
+        return delivered
+
+    def on(self, topic: str) -> list[dict[str, Any]]:
+        return [orjson.loads(value) for t, _, value, _ in self.records if t == topic]
+
+
+@pytest.fixture(scope="module")
+def settings() -> Settings:
+    return Settings(model_dir=MODEL_DIR, sla_ms=50.0)
+
+
+@pytest.fixture(scope="module")
+def models(settings: Settings) -> dict[str, OnnxClassifier]:
+    return {
+        kind: OnnxClassifier.load(model_path(MODEL_DIR, kind), threads=2) for kind in ("fraud", "sentiment")
+    }
+
+
+@pytest.fixture
+def wirings() -> Iterator[list[ScoringWiring[Any]]]:
+    made: list[ScoringWiring[Any]] = []
+    yield made
+    for wiring in made:
+        # test_context() never starts the consumer thread, so its private loop is never closed.
+        thread = getattr(wiring.app.consumer, "_thread", None)
+        if thread is not None and not thread.thread_loop.is_closed():
+            thread.thread_loop.close()
+
+
+@pytest.fixture
+def executor() -> Iterator[ThreadPoolExecutor]:
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+    yield pool
+    pool.shutdown()
+
+
+def wiring_for(
+    kind: str,
+    settings: Settings,
+    models: dict[str, OnnxClassifier],
+    executor: ThreadPoolExecutor,
+    producer: MemoryProducer,
+    made: list[ScoringWiring[Any]],
+) -> ScoringWiring[Any]:
+    made.append(_wiring(kind, settings, models, executor, producer))
+    return made[-1]
+
+
+def _wiring(
+    kind: str,
+    settings: Settings,
+    models: dict[str, OnnxClassifier],
+    executor: ThreadPoolExecutor,
+    producer: MemoryProducer,
+) -> ScoringWiring[Any]:
+    app = create_app(settings, "127.0.0.1:1")  # never connects: the producer is in memory
+    rules = Rules.from_settings(settings)
+    if kind == "fraud":
+        return ScoringWiring(
+            app,
+            settings,
+            topic=settings.topic_transactions,
+            model_cls=Transaction,
+            scorer=FraudScorer(models["fraud"], rules, settings),
+            executor=executor,
+            warm_up_ms={},
+            publisher=producer,
+        )
+    return ScoringWiring(
+        app,
+        settings,
+        topic=settings.topic_texts,
+        model_cls=TextEvent,
+        scorer=SentimentScorer(models["sentiment"], rules, settings),
+        executor=executor,
+        warm_up_ms={},
+        publisher=producer,
+    )
+
+
+async def wait_for(condition: Any, timeout: float = 20.0) -> None:
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def test_transactions_agent_scores_valid_and_dead_letters_malformed(
+    settings: Settings,
+    models: dict[str, OnnxClassifier],
+    executor: ThreadPoolExecutor,
+    wirings: list[ScoringWiring[Any]],
+) -> None:
+    producer = MemoryProducer()
+    wiring = wiring_for("fraud", settings, models, executor, producer, wirings)
+    txs = [tx for tx, _ in generate_transactions(60, seed=5, fraud_rate=0.2)]
+    rng = random.Random(1)
+    bad = [malformed_message(kind, rng) for kind in MALFORMED_KINDS]
+    lane = asyncio.create_task(wiring.lane.run())
+    events = []
+    async with wiring.agent.test_context() as agent:
+        for tx in txs:
+            events.append(await agent.put(orjson.dumps(tx), key=tx["event_id"].encode(), wait=False))
+        for raw in bad:
+            events.append(await agent.put(raw, key=None, wait=False))
+        await wait_for(lambda: all(e.message.acked for e in events))
+    await wiring.lane.stop()
+    await lane
+
+    scores = producer.on(settings.topic_scores_transactions)
+    assert sorted(s["event_id"] for s in scores) == sorted(tx["event_id"] for tx in txs)
+    assert all(s["kind"] == "fraud" and s["label"] in ("fraud", "legit") for s in scores)
+    dead = producer.on(settings.topic_deadletter)
+    assert len(dead) == len(bad)
+    assert {d["error"]["type"] for d in dead} >= {"not_json", "not_utf8", "missing_field"}
+    alerts = producer.on(settings.topic_alerts_fraud)
+    over = {s["event_id"] for s in scores if s["score"] >= settings.fraud_threshold}
+    assert over <= {a["event_id"] for a in alerts}
+
+
+async def test_texts_agent_alerts_on_clearly_negative_text(
+    settings: Settings,
+    models: dict[str, OnnxClassifier],
+    executor: ThreadPoolExecutor,
+    wirings: list[ScoringWiring[Any]],
+) -> None:
+    producer = MemoryProducer()
+    wiring = wiring_for("sentiment", settings, models, executor, producer, wirings)
+    angry = {
+        "event_id": "angry-1",
+        "text": "Worst service ever. The app is down again, I am furious and cancelling my account.",
+        "timestamp": "2026-11-22T10:00:00Z",
+        "source": "support_ticket",
+        "author": "jane.doe@example.com",
+    }
+    texts = [*generate_texts(30, seed=9), angry]
+    lane = asyncio.create_task(wiring.lane.run())
+    async with wiring.agent.test_context() as agent:
+        events = [await agent.put(orjson.dumps(t), key=t["event_id"].encode(), wait=False) for t in texts]
+        await wait_for(lambda: all(e.message.acked for e in events))
+    await wiring.lane.stop()
+    await lane
+
+    scores = {s["event_id"]: s for s in producer.on(settings.topic_scores_texts)}
+    assert set(scores) == {t["event_id"] for t in texts}
+    assert scores["angry-1"]["label"] == "negative"
+    alerts = {a["event_id"]: a for a in producer.on(settings.topic_alerts_sentiment)}
+    angry = alerts["angry-1"]
+    assert angry["reasons"] and angry["event"]["text"].startswith("Worst service")
+    assert "jane.doe@example.com" not in orjson.dumps(angry).decode()  # PII masked
+
+
+async def test_no_ack_before_delivery_is_confirmed(
+    settings: Settings,
+    models: dict[str, OnnxClassifier],
+    executor: ThreadPoolExecutor,
+    wirings: list[ScoringWiring[Any]],
+) -> None:
+    producer = MemoryProducer(confirm=False)
+    wiring = wiring_for("sentiment", settings, models, executor, producer, wirings)
+    lane = asyncio.create_task(wiring.lane.run())
+    text = generate_texts(1, seed=2)[0]
+    async with wiring.agent.test_context() as agent:
+        good = await agent.put(orjson.dumps(text), key=b"k", wait=False)
+        bad = await agent.put(b"\xff\xfe not utf-8", key=None, wait=False)
+        await wait_for(lambda: len(producer.records) >= 2)
+        await asyncio.sleep(0.1)
+        assert not good.message.acked and not bad.message.acked
+        for delivered in producer.pending:
+            delivered.set_result(None)
+        await wait_for(lambda: good.message.acked and bad.message.acked)
+    await wiring.lane.stop()
+    await lane

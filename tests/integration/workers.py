@@ -1,0 +1,142 @@
+"""Real worker processes for integration tests, and a collector that reads topics from the start."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+REPO = Path(__file__).resolve().parents[2]
+# The models `make test` builds; STREAMGUARD_MODEL_DIR points elsewhere (e.g. a smoke build).
+MODEL_DIR = Path(os.environ.get("STREAMGUARD_MODEL_DIR", REPO / "models")).resolve()
+
+
+@dataclass(frozen=True)
+class Topics:
+    """A private set of topic names, so tests never see each other's records."""
+
+    prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}")
+
+    def env(self) -> dict[str, str]:
+        names = {
+            "TRANSACTIONS": "transactions",
+            "TEXTS": "texts",
+            "SCORES_TRANSACTIONS": "scores.transactions",
+            "SCORES_TEXTS": "scores.texts",
+            "ALERTS_FRAUD": "alerts.fraud",
+            "ALERTS_SENTIMENT": "alerts.sentiment",
+            "DEADLETTER": "deadletter",
+        }
+        return {f"STREAMGUARD_TOPIC_{var}": f"{self.prefix}.{name}" for var, name in names.items()}
+
+    def __getattr__(self, name: str) -> str:
+        return f"{self.prefix}.{name.replace('_', '.')}"
+
+
+def worker_env(bootstrap: str, topics: Topics, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        **topics.env(),
+        "STREAMGUARD_BOOTSTRAP": bootstrap,
+        "STREAMGUARD_APP_ID": f"sg-{topics.prefix}",
+        "STREAMGUARD_MODEL_DIR": str(MODEL_DIR),
+        "STREAMGUARD_PARTITIONS": "2",
+        # Short group timeouts: a worker is ready in ~3 s and a killed one is evicted in ~2 s.
+        "STREAMGUARD_SESSION_TIMEOUT_S": "2",
+        "STREAMGUARD_HEARTBEAT_INTERVAL_S": "0.3",
+        "STREAMGUARD_REBALANCE_TIMEOUT_S": "4",
+        **extra,
+    }
+
+
+class WorkerProcess:
+    """``streamguard worker`` in a child process, its output kept in a log file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "worker"],
+            env=env,
+            cwd=REPO,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to flush, commit or say goodbye."""
+        self.proc.kill()
+        self.proc.wait(10)
+        self._log.close()
+
+    def stop(self, timeout_s: float = 20) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+        return self.proc.returncode
+
+    def assert_alive(self) -> None:
+        if self.proc.poll() is not None:
+            tail = self.log_path.read_text(errors="replace")[-3000:]
+            raise AssertionError(f"worker exited with {self.proc.returncode}:\n{tail}")
+
+
+async def collect(
+    bootstrap: str,
+    topics: Iterable[str],
+    done: Callable[[list[ConsumerRecord]], bool],
+    *,
+    timeout_s: float,
+    settle_s: float = 1.0,
+    alive: Callable[[], None] = lambda: None,
+) -> list[ConsumerRecord]:
+    """Read ``topics`` from the beginning until ``done(records)``, then ``settle_s`` more (to catch
+    extra records), or until ``timeout_s``. No consumer group: nothing of ours is committed."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
+    await consumer.start()
+    records: list[ConsumerRecord] = []
+    try:
+        partitions = []
+        for topic in topics:
+            for _ in range(50):  # topics appear once the worker has created them
+                found = consumer.partitions_for_topic(topic)
+                if found:
+                    break
+                await consumer._client.force_metadata_update()
+                await asyncio.sleep(0.2)
+            partitions += [TopicPartition(topic, p) for p in sorted(found or ())]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        deadline = time.monotonic() + timeout_s
+        settled_at: float | None = None
+        while time.monotonic() < deadline:
+            alive()
+            batch = await consumer.getmany(timeout_ms=200)
+            for part in batch.values():
+                records.extend(part)
+            if settled_at is None and done(records):
+                settled_at = time.monotonic() + settle_s
+            if settled_at is not None and time.monotonic() >= settled_at:
+                break
+    finally:
+        await consumer.stop()
+    return records
+
+
+def values(records: Iterable[ConsumerRecord]) -> list[dict[str, object]]:
+    return [orjson.loads(r.value) for r in records]

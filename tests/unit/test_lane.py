@@ -1,0 +1,157 @@
+"""The lane: batches close by policy, inference runs off the loop, acks follow confirmed publication."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from pipeline.batching import BatchPolicy, InferenceTimeEstimator, MicroBatcher
+from pipeline.lane import Batch, LaneStoppedError, ScoringLane, now_ms
+
+
+class Recorder:
+    """Inference doubles every item; publication is confirmed when the test says so."""
+
+    def __init__(self, auto_confirm: bool = True, fail_publish: bool = False) -> None:
+        self.infer_threads: list[str] = []
+        self.batches: list[list[int]] = []
+        self.acked: list[int] = []
+        self.deliveries: list[asyncio.Future[None]] = []
+        self.auto_confirm = auto_confirm
+        self.fail_publish = fail_publish
+
+    def infer(self, items: Sequence[int]) -> list[int]:
+        self.infer_threads.append(threading.current_thread().name)
+        return [2 * i for i in items]
+
+    async def publish(self, batch: Batch[int], result: list[int], scored: float) -> Awaitable[object]:
+        assert result == [2 * item for item, _ in batch]
+        self.batches.append([item for item, _ in batch])
+        delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.fail_publish:
+            delivery.set_exception(ConnectionError("broker gone"))
+        elif self.auto_confirm:
+            delivery.set_result(None)
+        self.deliveries.append(delivery)
+        return delivery
+
+    async def on_done(self, batch: Batch[int]) -> None:
+        self.acked.extend(item for item, _ in batch)
+
+
+def make_lane(
+    rec: Recorder,
+    executor: ThreadPoolExecutor,
+    *,
+    max_batch: int = 4,
+    sla_ms: float = 20.0,
+    queue_size: int = 100,
+) -> ScoringLane[int, list[int]]:
+    batcher: MicroBatcher[int] = MicroBatcher(BatchPolicy(max_batch, sla_ms, 1.0), InferenceTimeEstimator())
+    return ScoringLane(
+        "test",
+        batcher,
+        infer=rec.infer,
+        publish=rec.publish,
+        on_done=rec.on_done,
+        executor=executor,
+        queue_size=queue_size,
+    )
+
+
+@pytest.fixture
+def executor() -> ThreadPoolExecutor:
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+    yield pool  # type: ignore[misc]
+    pool.shutdown()
+
+
+async def run_until(condition: object, timeout: float = 5.0) -> None:
+    async def poll() -> None:
+        while not condition():  # type: ignore[operator]
+            await asyncio.sleep(0.001)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def test_every_event_is_scored_once_in_order_and_acked(executor: ThreadPoolExecutor) -> None:
+    rec = Recorder()
+    lane = make_lane(rec, executor, max_batch=4)
+    runner = asyncio.create_task(lane.run())
+    for i in range(10):
+        await lane.submit(i, now_ms())
+    await run_until(lambda: len(rec.acked) == 10)
+    await lane.stop()
+    await runner
+    assert sorted(rec.acked) == list(range(10))
+    assert [i for batch in rec.batches for i in batch] == list(range(10))
+    assert all(len(batch) <= 4 for batch in rec.batches)
+    assert set(rec.infer_threads) == {"inference_0"}  # never on the event loop's thread
+
+
+async def test_a_lone_event_is_flushed_without_waiting_for_a_full_batch(executor: ThreadPoolExecutor) -> None:
+    rec = Recorder()
+    lane = make_lane(rec, executor, max_batch=32, sla_ms=10.0)
+    runner = asyncio.create_task(lane.run())
+    await lane.submit(7, now_ms())
+    await run_until(lambda: rec.acked == [7])
+    await lane.stop()
+    await runner
+
+
+async def test_nothing_is_acked_before_publication_is_confirmed(executor: ThreadPoolExecutor) -> None:
+    rec = Recorder(auto_confirm=False)
+    lane = make_lane(rec, executor)
+    runner = asyncio.create_task(lane.run())
+    await lane.submit(1, now_ms())
+    await run_until(lambda: len(rec.deliveries) == 1)
+    await asyncio.sleep(0.05)
+    assert rec.acked == []
+    rec.deliveries[0].set_result(None)
+    await run_until(lambda: rec.acked == [1])
+    await lane.stop()
+    await runner
+
+
+async def test_failed_publication_is_never_acked_and_stops_the_lane(executor: ThreadPoolExecutor) -> None:
+    rec = Recorder(fail_publish=True)
+    lane = make_lane(rec, executor)
+    runner = asyncio.create_task(lane.run())
+    await lane.submit(1, now_ms())
+    with pytest.raises(LaneStoppedError):
+        await asyncio.wait_for(runner, 5)
+    assert rec.acked == []
+    with pytest.raises(LaneStoppedError):
+        await lane.submit(2, now_ms())
+
+
+async def test_intake_is_bounded(executor: ThreadPoolExecutor) -> None:
+    rec = Recorder()
+    lane = make_lane(rec, executor, queue_size=3)
+    for i in range(3):
+        await lane.submit(i, now_ms())
+    blocked = asyncio.create_task(lane.submit(3, now_ms()))
+    await asyncio.sleep(0.05)
+    assert not blocked.done()  # the lane is not running, so the fourth event must wait
+    runner = asyncio.create_task(lane.run())
+    await asyncio.wait_for(blocked, 5)
+    await run_until(lambda: len(rec.acked) == 4)
+    await lane.stop()
+    await runner
+
+
+async def test_stop_drains_pending_events(executor: ThreadPoolExecutor) -> None:
+    rec = Recorder()
+    lane = make_lane(rec, executor, max_batch=64, sla_ms=60_000.0)
+    for i in range(5):
+        await lane.submit(i, now_ms())
+    runner = asyncio.create_task(lane.run())
+    await lane.stop()
+    await asyncio.wait_for(runner, 5)
+    assert sorted(rec.acked) == list(range(5))
+    with pytest.raises(LaneStoppedError):
+        await lane.submit(99, now_ms())

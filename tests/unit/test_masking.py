@@ -1,0 +1,133 @@
+"""mask_pii: card numbers, e-mail addresses and phone numbers are hidden; order numbers are not."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.masking import luhn_valid, mask_pii, mask_text
+from tests.unit.event_factories import card_numbers
+
+words = st.text(alphabet="abcdefghij ,.:;!?()", max_size=15)
+
+
+def grouped(digits: str, size: int, separator: str) -> str:
+    return separator.join(digits[i : i + size] for i in range(0, len(digits), size))
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("4111111111111111", "************1111"),
+        ("4111 1111 1111 1111", "**** **** **** 1111"),
+        ("4111-1111-1111-1111", "****-****-****-1111"),
+        ("card: 4111 1111 1111 1111, thanks", "card: **** **** **** 1111, thanks"),
+        ("3782 822463 10005", "**** ****** *0005"),
+        ("cards 4111111111111111 5500000000000004", "cards ************1111 ************0004"),
+        ("4111 1111 1111 1111 2 items", "**** **** **** 1111 2 items"),
+        ("mail jane.doe+alerts@example.co.uk now", "mail j***@example.co.uk now"),
+        ("x@y.io", "x***@y.io"),
+        ("call +44 20 7946 0958", "call +** ** **** **58"),
+        ("+14155552671", "+*********71"),
+    ],
+)
+def test_known_examples(text: str, masked: str) -> None:
+    assert mask_text(text) == masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "order 1234567890123456 shipped",  # Luhn-invalid
+        "epoch 1714564800123",  # 13 digits starting with 1: a timestamp, not a card
+        "ip 10.0.0.1 at 2024-05-01 12:00:00",
+        "amount 4111.11",
+        "no personal data here",
+        "user@localhost",  # no domain suffix
+        "",
+    ],
+)
+def test_left_alone(text: str) -> None:
+    assert mask_text(text) == text
+
+
+@settings(max_examples=200)
+@given(card_numbers(), st.sampled_from(["", " ", "-"]), st.sampled_from([4, 5]), words, words)
+def test_valid_cards_are_masked_in_any_format(
+    card: str, separator: str, size: int, before: str, after: str
+) -> None:
+    assert luhn_valid(card)
+    shown = grouped(card, size, separator) if separator else card
+    masked = mask_text(f"{before} {shown} {after}")
+    assert card not in re.sub(r"[ -]", "", masked)
+    digits_left = re.sub(r"[^0-9]", "", masked)
+    assert digits_left == card[-4:], masked
+
+
+@settings(max_examples=200)
+@given(card_numbers(), st.integers(min_value=1, max_value=9), words)
+def test_luhn_invalid_runs_are_left_alone(card: str, delta: int, before: str) -> None:
+    wrong = card[:-1] + str((int(card[-1]) + delta) % 10)
+    assert not luhn_valid(wrong)
+    text = f"{before} ref {wrong} {before}"
+    assert mask_text(text) == text
+
+
+@settings(max_examples=200)
+@given(
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789._+-", min_size=1, max_size=20).filter(
+        lambda s: s[0] not in "._+-"
+    ),
+    st.lists(
+        st.text(alphabet="abcdefghijklmnopqrstuvwxyz-", min_size=1, max_size=10), min_size=1, max_size=3
+    ),
+    st.sampled_from(["com", "io", "co.uk", "de"]),
+)
+def test_emails_hide_the_local_part(local: str, labels: list[str], tld: str) -> None:
+    domain = ".".join([*labels, tld])
+    assert mask_text(f"contact {local}@{domain} today") == f"contact {local[0]}***@{domain} today"
+
+
+@settings(max_examples=100)
+@given(st.text(alphabet="0123456789", min_size=8, max_size=15))
+def test_phones_keep_last_two(number: str) -> None:
+    masked = mask_text(f"call +{number} now")
+    assert masked == f"call +{'*' * (len(number) - 2)}{number[-2:]} now"
+
+
+def test_nested_structures() -> None:
+    event = {
+        "description": "paid with 4111 1111 1111 1111",
+        "metadata": {"emails": ["a.b@example.com", 5], "phone": "+4930123456789", "ok": True},
+        "amount": 12.5,
+        "timestamp": 1714564800123,
+    }
+    assert mask_pii(event) == {
+        "description": "paid with **** **** **** 1111",
+        "metadata": {"emails": ["a***@example.com", 5], "phone": "+***********89", "ok": True},
+        "amount": 12.5,
+        "timestamp": 1714564800123,
+    }
+    assert event["description"] == "paid with 4111 1111 1111 1111"  # the input is not modified
+
+
+def test_text_without_digits_or_at_is_returned_as_is() -> None:
+    text = "nothing to see " * 100
+    assert mask_text(text) is text
+
+
+@settings(max_examples=200)
+@given(st.text(max_size=200))
+def test_never_raises_and_keeps_length_without_emails(text: str) -> None:
+    masked = mask_text(text)
+    if "@" not in text:
+        assert len(masked) == len(text)
+
+
+def test_long_digit_text_is_fast() -> None:
+    # Group-aligned search must stay linear: 20,000 single-digit groups.
+    text = "4 " * 20_000
+    assert len(mask_text(text)) == len(text)

@@ -41,10 +41,15 @@ def build_worker(settings: Settings, bootstrap: str) -> Worker:
         threads=settings.inference_threads,
         max_tokens=settings.max_tokens,
     )
+    # Dynamic int8 quantisation scales activations per batch: sentiment scores moved by up to 0.2
+    # with their batch neighbours (3% of alert decisions flipped on replay). Scoring each text
+    # unpadded keeps them repeatable at about the same cost for mixed-length text. Fraud scores
+    # moved by < 0.003, so that model keeps true batches.
     sentiment_model = OnnxClassifier.load(
         model_path(settings.model_dir, "sentiment"),
         threads=settings.inference_threads,
         max_tokens=settings.max_tokens,
+        batch_independent=True,
     )
     fraud_warm = fraud_model.warm_up(settings.max_batch)
     sentiment_warm = sentiment_model.warm_up(settings.max_batch)

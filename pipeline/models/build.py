@@ -68,7 +68,8 @@ def build_models(
             log.info(
                 "built %s model %s in %.1f s", kind, results[kind]["version"], results[kind]["build_seconds"]
             )
-    log.info("model build finished in %.1f s", time.perf_counter() - started)
+        steps = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in reporter.timings.items())
+    log.info("model build finished in %.1f s (%s)", time.perf_counter() - started, steps)
     return {kind: results[kind] for kind in KINDS}
 
 

@@ -32,6 +32,9 @@ Licence: {tweets_license}
   Deflategate affair, ...): other domains and languages will score worse.
 - Crowd labels are noisy (the corpus gives a confidence per label); neutral vs negative is the
   hardest boundary. Sarcasm and negation are weak spots of a frozen encoder with a small head.
+- Our own traffic differs: see `synthetic_monitoring_texts` below (support tickets, social posts and
+  log lines from `pipeline.synthetic_texts`, never trained on). Log lines such as "incident resolved"
+  are not tweet language; expect false alerts on neutral and positive operational text.
 - Token drivers are training-set log-odds of single word pieces, not the model's attributions.
 """
 
@@ -63,7 +66,7 @@ Text: `merchant | description`. Features ({n_features}): {feature_names}.
 """
 
 
-_SPLITS = ("val", "test", "test_shifted")
+_SPLITS = ("val", "test", "test_shifted", "synthetic_monitoring_texts")
 
 
 def _metrics_markdown(metrics: dict[str, Any]) -> str:

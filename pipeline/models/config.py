@@ -22,6 +22,7 @@ class SentimentConfig:
     eval_limit: int | None = None  # per validation and test split
     val_share: float = 0.1
     test_share: float = 0.1
+    monitoring_texts: int = 2_000  # out-of-domain evaluation rows (pipeline.synthetic_texts)
     head: HeadConfig = field(
         default_factory=lambda: HeadConfig(hidden=256, dropout=0.3, epochs=40, batch_size=256)
     )
@@ -69,7 +70,10 @@ FULL_CONFIG = BuildConfig()
 SMOKE_CONFIG = BuildConfig(
     token_min_count=2,
     sentiment=SentimentConfig(
-        train_limit=800, eval_limit=200, head=HeadConfig(hidden=0, epochs=8, batch_size=128)
+        train_limit=800,
+        eval_limit=200,
+        monitoring_texts=200,
+        head=HeadConfig(hidden=0, epochs=8, batch_size=128),
     ),
     fraud=FraudConfig(
         train_rows=1_500,

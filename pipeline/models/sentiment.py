@@ -11,13 +11,37 @@ import numpy as np
 from pipeline.models.artefacts import write_model
 from pipeline.models.config import BuildContext
 from pipeline.models.data import load_tweets, stratified_split, subsample
-from pipeline.models.heads import head_probabilities, train_head
+from pipeline.models.heads import HeadWeights, head_probabilities, train_head
 from pipeline.models.metrics import classification_report
 from pipeline.models.registry import LABELS
 from pipeline.models.token_weights import log_odds_weights
 
 NAME = "minilm-l6-sentiment-head"
 _PARITY_SAMPLE = 32
+# The default alert threshold on P(negative) (Settings.sentiment_threshold), for alert rates.
+ALERT_THRESHOLD = 0.7
+
+
+def _monitoring_text_metrics(context: BuildContext, weights: HeadWeights) -> dict[str, Any]:
+    """Scores on ``pipeline.synthetic_texts`` (tickets, posts, log lines): our traffic, not tweets.
+
+    Never trained on; shows the domain shift and the alert rate per true class at the threshold.
+    """
+    from pipeline.synthetic_texts import generate_labelled_texts
+
+    settings = context.config.sentiment
+    rows = generate_labelled_texts(settings.monitoring_texts, seed=context.config.seed + 7)
+    labels = LABELS["sentiment"]
+    y = np.array([labels.index(sentiment) for _, sentiment in rows], dtype=np.int64)
+    probs = head_probabilities(weights, context.embedder.embed_unique([str(e["text"]) for e, _ in rows]))
+    alerts = probs[:, labels.index("negative")] >= ALERT_THRESHOLD
+    rates = {
+        label: round(float(np.mean(alerts[y == i])), 4) for i, label in enumerate(labels) if np.any(y == i)
+    }
+    return {
+        "synthetic_monitoring_texts": classification_report(y, probs),
+        f"synthetic_monitoring_alert_rate_at_{ALERT_THRESHOLD}": rates,
+    }
 
 
 def build_sentiment(staging: Path, context: BuildContext) -> dict[str, Any]:
@@ -60,6 +84,8 @@ def build_sentiment(staging: Path, context: BuildContext) -> dict[str, Any]:
         "test": classification_report(test.labels, head_probabilities(weights, x_test)),
         "test_majority_class_baseline": {"accuracy": round(float(np.mean(test.labels == majority)), 4)},
     }
+    with step("sentiment: out-of-domain check (synthetic monitoring texts)"):
+        metrics.update(_monitoring_text_metrics(context, weights))
 
     with step("sentiment: token weights"):
         token_weights = log_odds_weights(

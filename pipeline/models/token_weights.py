@@ -1,8 +1,9 @@
 """Per-piece weights toward the alert class, used at serving time to name the words behind an alert.
 
 The weight of a vocabulary piece is its smoothed log-odds of appearing in an alert-class text versus
-any other training text (document frequency, a pseudo-count per class). Pieces seen fewer than
-``min_count`` times and punctuation-only pieces get no weight. Computed once at build time, so an
+any other training text (document frequency, a pseudo-count per class). Pieces seen in fewer than
+``min_count`` texts, function words (in more than ``max_doc_share`` of all texts: "was", "my") and
+punctuation get no weight, so explanations name content words. Computed once at build time, so an
 explanation costs a dictionary lookup per word instead of extra model runs.
 """
 
@@ -26,8 +27,9 @@ def log_odds_weights(
     *,
     pseudo_count: float = 1.0,
     min_count: int = 5,
+    max_doc_share: float = 0.05,
 ) -> dict[str, float]:
-    """{piece: log-odds} for readable pieces seen in at least ``min_count`` training texts."""
+    """{piece: log-odds} for readable content pieces seen in at least ``min_count`` training texts."""
     n_vocab = len(vocabulary)
     alert_docs = np.zeros(n_vocab, dtype=np.float64)
     other_docs = np.zeros(n_vocab, dtype=np.float64)
@@ -40,7 +42,8 @@ def log_odds_weights(
     other_rate = (other_docs + pseudo_count) / (n_other + 2 * pseudo_count)
     log_odds = np.log(alert_rate / (1 - alert_rate)) - np.log(other_rate / (1 - other_rate))
     weights: dict[str, float] = {}
-    for index in np.flatnonzero(alert_docs + other_docs >= min_count):
+    docs = alert_docs + other_docs
+    for index in np.flatnonzero((docs >= min_count) & (docs <= max_doc_share * len(is_alert))):
         piece = vocabulary[int(index)]
         if _readable(piece):
             weights[piece] = round(float(log_odds[index]), 4)

@@ -121,3 +121,11 @@ def test_full_fraud_model_flags_a_cash_out() -> None:
     ]
     probs = model.predict([transaction_text(tx) for tx in txs], transaction_features_batch(txs))
     assert probs[0, 1] < 0.2 < 0.5 < probs[1, 1]
+
+
+@pytest.mark.slow
+def test_batch_independent_scores_do_not_depend_on_neighbours(smoke_dir: Path) -> None:
+    model = OnnxClassifier.load(smoke_dir / "sentiment", threads=1, batch_independent=True)
+    alone = model.predict([NEGATIVE])
+    in_batch = model.predict(["ok", NEGATIVE, POSITIVE * 3])
+    np.testing.assert_array_equal(in_batch[1:2], alone)

@@ -35,7 +35,11 @@ log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 # Environment variables Tansu reads as defaults; an inherited one must not silently reconfigure it.
 _TANSU_ENV = (
-    "CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "SCHEMA_REGISTRY",
+    "CLUSTER_ID",
+    "LISTENER_URL",
+    "ADVERTISED_LISTENER_URL",
+    "STORAGE_ENGINE",
+    "SCHEMA_REGISTRY",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
 )
 # Tansu 0.6 exits with status 0 after a panic on a busy port, so failures are read from its log too.
@@ -109,15 +113,29 @@ class EmbeddedBroker:
         self._open_log()
         assert self._log_file is not None
         url = f"tcp://{self.host}:{self.port}"
-        command = [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
-                   "--storage-engine", "memory://tansu/"]
+        command = [
+            str(binary),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
         env = {key: value for key, value in os.environ.items() if key not in _TANSU_ENV}
         env.setdefault("RUST_LOG", "warn")
         env["NO_COLOR"] = "1"  # plain log lines, readable in error messages
         try:
             self._process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT,
-                env=env, process_group=0, preexec_fn=_die_with_parent_hook(), close_fds=True,
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log_file,
+                stderr=subprocess.STDOUT,
+                env=env,
+                process_group=0,
+                preexec_fn=_die_with_parent_hook(),
+                close_fds=True,
             )
         except OSError as exc:
             self._close_log()

@@ -75,32 +75,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.supervise import spawn, stop_all
 
     settings = _settings()
-    _ensure_models(settings)
-    with _broker_for(settings) as bootstrap:
-        env = {"STREAMGUARD_BOOTSTRAP": bootstrap}
-        children = [spawn(["worker"], env)]
-        if not args.no_demo:
-            children.append(spawn(["produce", "--rate", str(args.rate)], env))
-        print(
-            f"\nStreamGuard is running on {bootstrap}\n"
-            f"  alerts:  streamguard tail {settings.topic_alerts_fraud}   |   "
-            f"streamguard tail {settings.topic_alerts_sentiment}\n"
-            f"  scores:  streamguard tail {settings.topic_scores_transactions}\n"
-            f"  (set STREAMGUARD_BOOTSTRAP={bootstrap} in that shell)   Ctrl-C stops everything.\n",
-            flush=True,
-        )
-        try:
-            signal.signal(signal.SIGTERM, _interrupt)
-            while all(child.poll() is None for child in children):
-                time.sleep(0.5)
-            failed = [c for c in children if c.poll()]
-            if failed:
-                log.error("a child exited with code %s; stopping", failed[0].returncode)
-        except KeyboardInterrupt:
-            print("\nstopping ...", flush=True)
-        finally:
-            stop_all(children)
-    return 0
+    code = 0
+    try:
+        _ensure_models(settings)
+        with _broker_for(settings) as bootstrap:
+            env = {"STREAMGUARD_BOOTSTRAP": bootstrap}
+            children = [spawn(["worker"], env)]
+            try:
+                if not args.no_demo:
+                    children.append(spawn(["produce", "--rate", str(args.rate)], env))
+                print(_banner(settings, bootstrap), flush=True)
+                while all(child.poll() is None for child in children):
+                    time.sleep(0.5)
+                code = next(c.returncode for c in children if c.returncode is not None) or 1
+                log.error("a child process exited with code %s; stopping everything", code)
+            finally:
+                stop_all(children)
+    except KeyboardInterrupt:
+        print("\nstopped", flush=True)
+    return code
+
+
+def _banner(settings: Settings, bootstrap: str) -> str:
+    hint = "" if bootstrap == _bootstrap(settings) else f"STREAMGUARD_BOOTSTRAP={bootstrap} "
+    return (
+        f"\nStreamGuard is running on {bootstrap}. In another shell:\n"
+        f"  {hint}.venv/bin/streamguard tail {settings.topic_alerts_fraud}       # fraud alerts\n"
+        f"  {hint}.venv/bin/streamguard tail {settings.topic_alerts_sentiment}   # sentiment alerts\n"
+        f"  {hint}.venv/bin/streamguard tail {settings.topic_deadletter}         # malformed input\n"
+        "Ctrl-C stops everything.\n"
+    )
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
@@ -221,6 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Ctrl-C and SIGTERM stop every command the same way, even when started with SIGINT ignored
+    # (a background job of a non-interactive shell); the worker's Faust loop installs its own.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )

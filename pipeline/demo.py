@@ -42,12 +42,25 @@ _TRANSACTION_SHARE = 0.6
 _CHUNK = 2_000  # synthetic rows generated at a time: endless streams without holding them all
 _PROGRESS_EVERY_S = 5.0
 _REQUIRED_TRANSACTION_FIELDS = (
-    "event_id", "account_id", "amount", "currency", "merchant", "description", "timestamp"
+    "event_id",
+    "account_id",
+    "amount",
+    "currency",
+    "merchant",
+    "description",
+    "timestamp",
 )
 _SAMPLE_TRANSACTION: dict[str, Any] = {
-    "event_id": "bad-0", "account_id": "acct-0", "amount": 12.5, "currency": "USD",
-    "merchant": "Corner Shop", "description": "Card payment to Corner Shop", "timestamp": 1_717_200_000_000,
-    "country": "US", "channel": "card_present", "mcc": "5411",
+    "event_id": "bad-0",
+    "account_id": "acct-0",
+    "amount": 12.5,
+    "currency": "USD",
+    "merchant": "Corner Shop",
+    "description": "Card payment to Corner Shop",
+    "timestamp": 1_717_200_000_000,
+    "country": "US",
+    "channel": "card_present",
+    "mcc": "5411",
 }
 
 
@@ -63,8 +76,15 @@ def malformed_message(kind: str, rng: random.Random, base: dict[str, Any] | None
         return b'{"event_id": "' + bytes([0xFF, 0xFE, 0xC3]) + b'", "amount": 1}'
     if kind == "wrong_type":
         # JSON types no lax conversion accepts (a numeric string like "12.5" would pass as a number).
-        field, value = rng.choice((("amount", [12.5]), ("amount", {"value": 12.5}), ("merchant", 42),
-                                   ("event_id", None), ("description", ["a", "b"])))
+        field, value = rng.choice(
+            (
+                ("amount", [12.5]),
+                ("amount", {"value": 12.5}),
+                ("merchant", 42),
+                ("event_id", None),
+                ("description", ["a", "b"]),
+            )
+        )
         event[field] = value
     elif kind == "missing_field":
         del event[rng.choice(_REQUIRED_TRANSACTION_FIELDS)]
@@ -218,5 +238,8 @@ class _Progress:
             self._next_log_s = elapsed_s + _PROGRESS_EVERY_S
             log.info(
                 "sent %d messages, %.0f/s (target %.0f/s), %d failed",
-                self.sent, self.sent / elapsed_s, self.rate, self.failed,
+                self.sent,
+                self.sent / elapsed_s,
+                self.rate,
+                self.failed,
             )

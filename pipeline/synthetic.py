@@ -62,12 +62,19 @@ __all__ = [
 
 Typology = Literal["legit", "card_testing", "account_takeover", "cash_out", "fraud_descriptor", "mimic"]
 TYPOLOGIES: tuple[Typology, ...] = (
-    "card_testing", "account_takeover", "cash_out", "fraud_descriptor", "mimic"
+    "card_testing",
+    "account_takeover",
+    "cash_out",
+    "fraud_descriptor",
+    "mimic",
 )
 # Share of fraud *rows* per typology; episodes are drawn with weight share / mean rows per episode.
 _FRAUD_ROW_SHARE: tuple[tuple[Typology, float, float], ...] = (
-    ("card_testing", 0.35, 6.5), ("account_takeover", 0.2, 2.0), ("cash_out", 0.2, 2.5),
-    ("fraud_descriptor", 0.15, 1.0), ("mimic", 0.1, 1.0),
+    ("card_testing", 0.35, 6.5),
+    ("account_takeover", 0.2, 2.0),
+    ("cash_out", 0.2, 2.5),
+    ("fraud_descriptor", 0.15, 1.0),
+    ("mimic", 0.1, 1.0),
 )
 _T = TypeVar("_T")
 DAY_MS = 86_400_000
@@ -233,17 +240,33 @@ class _Generator:
         return template.format_map(_LazySlots(self, merchant, city))
 
     def _row(
-        self, account: _Account, amount: float, merchant: str, description: str, timestamp: int,
-        *, country: str | None = None, channel: str, mcc: str | None,
-        label: int = 0, typology: Typology = "legit",
+        self,
+        account: _Account,
+        amount: float,
+        merchant: str,
+        description: str,
+        timestamp: int,
+        *,
+        country: str | None = None,
+        channel: str,
+        mcc: str | None,
+        label: int = 0,
+        typology: Typology = "legit",
     ) -> SyntheticTransaction:
         country = country or account.country
         currency = account.currency if country == account.country else catalog.CURRENCY_OF.get(country, "USD")
         amount *= catalog.UNIT_SCALE.get(currency, 1.0)
         event: dict[str, Any] = {
-            "event_id": "", "account_id": account.account_id, "amount": round(amount, 2),
-            "currency": currency, "merchant": merchant, "description": description,
-            "timestamp": timestamp, "country": country, "channel": channel, "mcc": mcc,
+            "event_id": "",
+            "account_id": account.account_id,
+            "amount": round(amount, 2),
+            "currency": currency,
+            "merchant": merchant,
+            "description": description,
+            "timestamp": timestamp,
+            "country": country,
+            "channel": channel,
+            "mcc": mcc,
         }
         return SyntheticTransaction(event, label, typology)
 
@@ -267,8 +290,16 @@ class _Generator:
         night = abroad is not None and r() < 0.3  # jet lag and time zones
         channel = category.channels[int(r() * len(category.channels))]
         mcc = category.mccs[int(r() * len(category.mccs))]
-        return self._row(account, amount, merchant, self._note(category.notes, merchant, city),
-                         self._time(night), country=abroad, channel=channel, mcc=mcc)
+        return self._row(
+            account,
+            amount,
+            merchant,
+            self._note(category.notes, merchant, city),
+            self._time(night),
+            country=abroad,
+            channel=channel,
+            mcc=mcc,
+        )
 
     # --- legitimate traffic -------------------------------------------------------------------------
     def legit(self) -> SyntheticTransaction:
@@ -278,24 +309,52 @@ class _Generator:
         if roll < 0.02:
             pay_day = self.start_ms + rng.randrange(3) * 30 * DAY_MS + 25 * DAY_MS + 9 * 3_600_000
             note = f"SALARY {account.employer} PAYROLL {self._ref()}"
-            return self._row(account, account.salary, f"{account.employer} Payroll", note, pay_day,
-                             channel="transfer", mcc=None)
+            return self._row(
+                account,
+                account.salary,
+                f"{account.employer} Payroll",
+                note,
+                pay_day,
+                channel="transfer",
+                mcc=None,
+            )
         if roll < 0.035:
             note = self.pick(("Rent {ref}", "Monthly rent flat {k}B", "Standing order rent {ref}"))
             note = note.format(ref=self._ref(), k=rng.randint(1, 9))
-            return self._row(account, account.rent * self.legit_scale, "Landlord - standing order", note,
-                             self._time(), channel="transfer", mcc="6513")
+            return self._row(
+                account,
+                account.rent * self.legit_scale,
+                "Landlord - standing order",
+                note,
+                self._time(),
+                channel="transfer",
+                mcc="6513",
+            )
         if roll < 0.09 and account.subscriptions:
             merchant, price = self.pick(account.subscriptions)
-            return self._row(account, price, merchant, f"Recurring payment {merchant}", self._time(),
-                             channel="online", mcc=self.pick(("4899", "5815")))
+            return self._row(
+                account,
+                price,
+                merchant,
+                f"Recurring payment {merchant}",
+                self._time(),
+                channel="online",
+                mcc=self.pick(("4899", "5815")),
+            )
         if roll < 0.12:
             return self._from_category(account, "utilities")
         if roll < 0.135:
             # Card-verification holds: the same 1.00 amounts card testing uses, but legitimate.
             merchant = self.pick(("Uber *TRIP HOLD", "Marriott pre-auth", "PAYPAL *VERIFY", "Lyft hold"))
-            return self._row(account, 1.0, merchant, "temporary authorisation hold", self._time(),
-                             channel="online", mcc=self.pick(("4121", "7011", "4829")))
+            return self._row(
+                account,
+                1.0,
+                merchant,
+                "temporary authorisation hold",
+                self._time(),
+                channel="online",
+                mcc=self.pick(("4121", "7011", "4829")),
+            )
         if account.traveller and roll < 0.30:
             abroad = self.pick([c for c in catalog.TRAVEL_COUNTRIES if c != account.country])
             return self._from_category(account, self.pick(("travel", "restaurants", "atm")), abroad=abroad)
@@ -321,10 +380,20 @@ class _Generator:
                 amount = 1.0 if self.random() < 0.3 and not self.shifted else self._amount(low, high)
                 merchant = self.pick(descriptors)
                 note = self.pick(("Online payment {m}", "card verification {ref}", "AUTH CHECK {m}", "{m}"))
-                rows.append(self._row(account, amount, merchant, self._note((note,), merchant, ""),
-                                      timestamp, country=country, channel="online",
-                                      mcc=self.pick(("5815", "5818", "8398", "5734")),
-                                      label=1, typology=typology))
+                rows.append(
+                    self._row(
+                        account,
+                        amount,
+                        merchant,
+                        self._note((note,), merchant, ""),
+                        timestamp,
+                        country=country,
+                        channel="online",
+                        mcc=self.pick(("5815", "5818", "8398", "5734")),
+                        label=1,
+                        typology=typology,
+                    )
+                )
                 timestamp += rng.randrange(60_000, 360_000)
         elif typology == "account_takeover":
             scale = 1.8 if self.shifted else 1.0
@@ -333,11 +402,20 @@ class _Generator:
             country = self.pick(away)
             for _ in range(rng.randint(1, 3)):
                 merchant = self.pick(catalog.ATO_MERCHANTS)
-                rows.append(self._row(account, self._amount(900 * scale, 9000 * scale), merchant,
-                                      self._note(catalog.ATO_NOTES, merchant, ""), timestamp, country=country,
-                                      channel=self.pick(("online", "transfer")),
-                                      mcc=self.pick(("4829", "5732", "5944", "5311")),
-                                      label=1, typology=typology))
+                rows.append(
+                    self._row(
+                        account,
+                        self._amount(900 * scale, 9000 * scale),
+                        merchant,
+                        self._note(catalog.ATO_NOTES, merchant, ""),
+                        timestamp,
+                        country=country,
+                        channel=self.pick(("online", "transfer")),
+                        mcc=self.pick(("4829", "5732", "5944", "5311")),
+                        label=1,
+                        typology=typology,
+                    )
+                )
                 timestamp += rng.randrange(120_000, 1_800_000)
         elif typology == "cash_out":
             timestamp = self._time(night=self.random() < 0.6)
@@ -345,18 +423,36 @@ class _Generator:
                 name = self.pick(("gift_cards", "crypto", "remittance"))
                 category = catalog.CATEGORIES[name]
                 merchant = self.pick(category.shifted_merchants if self.shifted else category.merchants)
-                rows.append(self._row(account, self._amount(150 * self.legit_scale, 3000 * self.legit_scale),
-                                      merchant, self._note(catalog.CASH_OUT_NOTES, merchant, ""), timestamp,
-                                      channel=self.pick(category.channels), mcc=self.pick(category.mccs),
-                                      label=1, typology=typology))
+                rows.append(
+                    self._row(
+                        account,
+                        self._amount(150 * self.legit_scale, 3000 * self.legit_scale),
+                        merchant,
+                        self._note(catalog.CASH_OUT_NOTES, merchant, ""),
+                        timestamp,
+                        channel=self.pick(category.channels),
+                        mcc=self.pick(category.mccs),
+                        label=1,
+                        typology=typology,
+                    )
+                )
                 timestamp += rng.randrange(60_000, 900_000)
         elif typology == "fraud_descriptor":
             merchant = self.pick(descriptors)
             note = self._note(("Online payment {m}", "{m} {ref}", "purchase {ref}"), merchant, "")
-            rows.append(self._row(account, self._amount(15 * self.legit_scale, 450 * self.legit_scale),
-                                  merchant, note, self._time(night=self.random() < 0.4),
-                                  channel="online", mcc=self.pick(("5999", "5734", "7399")),
-                                  label=1, typology=typology))
+            rows.append(
+                self._row(
+                    account,
+                    self._amount(15 * self.legit_scale, 450 * self.legit_scale),
+                    merchant,
+                    note,
+                    self._time(night=self.random() < 0.4),
+                    channel="online",
+                    mcc=self.pick(("5999", "5734", "7399")),
+                    label=1,
+                    typology=typology,
+                )
+            )
         else:  # mimic: indistinguishable from ordinary online shopping
             row = self._from_category(account, "shopping")
             rows.append(row._replace(label=1, typology="mimic"))

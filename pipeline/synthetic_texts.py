@@ -19,10 +19,25 @@ _WINDOW_MS = 90 * 86_400_000
 
 _SLOTS: dict[str, tuple[str, ...]] = {
     "brand": ("@NovaBank", "@PayWave", "@StreamGuardPay", "@QuidCard", "@MintWallet"),
-    "product": ("the app", "online banking", "my card", "the mobile app", "contactless payments",
-                "the website", "Apple Pay", "the credit card"),
-    "feature": ("instant transfers", "the spending tracker", "card freeze", "Face ID login",
-                "the savings pots", "the new statement view", "direct debits"),
+    "product": (
+        "the app",
+        "online banking",
+        "my card",
+        "the mobile app",
+        "contactless payments",
+        "the website",
+        "Apple Pay",
+        "the credit card",
+    ),
+    "feature": (
+        "instant transfers",
+        "the spending tracker",
+        "card freeze",
+        "Face ID login",
+        "the savings pots",
+        "the new statement view",
+        "direct debits",
+    ),
     "merchant": ("Amazon", "Tesco", "Uber", "Netflix", "a hotel in Lisbon", "Shell", "Ryanair"),
     "amount": ("£12.99", "$49.00", "€230", "$1,200", "£75.40", "€8.50", "$310"),
     "time": ("this morning", "since 9am", "for two hours", "all weekend", "since yesterday", "tonight"),
@@ -115,7 +130,12 @@ _SENTIMENTS: tuple[Sentiment, ...] = ("negative", "neutral", "positive")
 _SENTIMENT_WEIGHTS = (40, 35, 25)
 # Added to some tickets and posts so texts vary in length beyond their template.
 _TAILS = (
-    "", "", "", " Please help.", " Thanks.", " Sent from my phone.",
+    "",
+    "",
+    "",
+    " Please help.",
+    " Thanks.",
+    " Sent from my phone.",
     " I have been a customer for ten years and have never had this happen before.",
     " My reference number is {n}.",
 )

@@ -16,9 +16,7 @@ class Reason(BaseModel):
 
     rule: str = Field(description="id of the rule that fired")
     detail: str = Field(description="what made it fire, for a person")
-    drivers: list[str] = Field(
-        default_factory=list, description="features or tokens that drove the score"
-    )
+    drivers: list[str] = Field(default_factory=list, description="features or tokens that drove the score")
 
 
 class AlertRecord(ScoreRecord):

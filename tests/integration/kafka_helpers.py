@@ -22,9 +22,7 @@ async def produce_many(
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await producer.start()
     try:
-        deliveries = [
-            await producer.send(topic, value, key=key, headers=headers) for key, value in messages
-        ]
+        deliveries = [await producer.send(topic, value, key=key, headers=headers) for key, value in messages]
         await asyncio.gather(*deliveries)
     finally:
         await producer.stop()

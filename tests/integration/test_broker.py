@@ -170,4 +170,3 @@ async def test_round_trip_keeps_keys_values_and_headers(broker: str) -> None:
     for record in records:
         by_key.setdefault(record.key, set()).add(record.partition)
     assert all(len(partitions) == 1 for partitions in by_key.values())  # a key stays on one partition
-

@@ -34,7 +34,10 @@ def create_app(settings: Settings, bootstrap: str, *, web_port: int | None = Non
         stream_wait_empty=True,
         store="memory://",
         datadir=str(datadir),
-        web_enabled=False,  # the web server (metrics, dashboard) is registered by agents.web
+        # agents.web registers our server with app.web_server and starts it with the app (so the
+        # health endpoints answer during the group join); with web_enabled Faust would start it
+        # again only after the first rebalance and table recovery.
+        web_enabled=False,
         web_host=settings.web_host,
         web_port=web_port if web_port is not None else settings.web_port,
         web_bind=settings.web_host,

@@ -21,6 +21,7 @@ from faust.types import EventT, StreamT
 from pipeline.batching import BatchPolicy, InferenceTimeEstimator, MicroBatcher
 from pipeline.deadletter import dead_letter
 from pipeline.lane import Batch, ScoringLane, now_ms
+from pipeline.metrics import Metrics
 from pipeline.scoring import Scorer
 from pipeline.settings import Settings
 from pipeline.validation import Failure, decode_event
@@ -76,6 +77,7 @@ class ScoringWiring(Generic[E]):
         executor: Executor,
         warm_up_ms: dict[int, float],
         publisher: Sender | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
@@ -83,6 +85,13 @@ class ScoringWiring(Generic[E]):
         self.model_cls: type[E] = model_cls
         self.scorer: Scorer[E] = scorer
         self.publisher = publisher or Publisher(app)
+        self.metrics = metrics or Metrics()
+        self._kind_metrics = self.metrics.kind(scorer.kind)
+        self._consumed = self.metrics.consumed(topic)
+        classifier = scorer.classifier
+        self.metrics.set_model_info(
+            scorer.kind, name=classifier.name, version=classifier.version, provider=classifier.provider
+        )
         estimator = InferenceTimeEstimator()
         estimator.observe_many(warm_up_ms.items())
         batcher: MicroBatcher[InFlight[E]] = MicroBatcher(
@@ -97,6 +106,7 @@ class ScoringWiring(Generic[E]):
             on_done=self._ack_batch,
             executor=executor,
             queue_size=settings.queue_size,
+            metrics=self._kind_metrics,
         )
         self._dead_letter_slots = asyncio.Semaphore(_MAX_PENDING_DEAD_LETTERS)
         self._dead_letter_tasks: set[asyncio.Task[None]] = set()
@@ -106,8 +116,10 @@ class ScoringWiring(Generic[E]):
     # -- the agent ---------------------------------------------------------------------------
     async def _consume(self, stream: StreamT[Any]) -> None:
         manual = stream.noack()  # type: ignore[attr-defined]  # on Stream, not in StreamT
+        consumed = self._consumed
         async for event in manual.events():
             ingested = now_ms()
+            consumed.inc()
             try:
                 result = decode_event(
                     event.message.value, self.model_cls, max_bytes=self.settings.max_message_bytes
@@ -129,10 +141,15 @@ class ScoringWiring(Generic[E]):
         published = now_ms()
         outputs = self.scorer.outputs
         send = self.publisher.send
+        observe = self._kind_metrics.observe_outputs
+        sla_ms = self.scorer.sla_ms
         deliveries = []
         for (item, ingested), row in zip(batch, probs, strict=True):
-            for out in outputs(item.model, row, ingested=ingested, scored=scored, published=published):
+            outs = outputs(item.model, row, ingested=ingested, scored=scored, published=published)
+            for out in outs:
                 deliveries.append(await send(out.topic, out.key, out.value))
+            latency_ms = published - ingested
+            observe(latency_ms, latency_ms <= sla_ms, outs[-1].severity)
         return asyncio.gather(*deliveries)
 
     async def _ack_batch(self, batch: Batch[InFlight[E]]) -> None:
@@ -153,6 +170,7 @@ class ScoringWiring(Generic[E]):
             offset=message.offset,
             received_at=ingested,
         )
+        self.metrics.observe_dead_letter(message.topic, failure.type)
         await self._dead_letter_slots.acquire()
         try:
             delivery = await self.publisher.send(self.settings.topic_deadletter, message.key, value, headers)

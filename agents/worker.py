@@ -13,7 +13,9 @@ from mode import Service
 
 from agents.app import create_app
 from agents.scoring import ScoringWiring
+from agents.web import Readiness, WebServer, install_web_server
 from pipeline.inference import OnnxClassifier
+from pipeline.metrics import Metrics
 from pipeline.models.registry import model_path
 from pipeline.rules import Rules
 from pipeline.scoring import FraudScorer, SentimentScorer
@@ -32,10 +34,13 @@ class Worker:
     app: faust.App
     wirings: tuple[ScoringWiring[Any], ...]
     executor: ThreadPoolExecutor
+    metrics: Metrics
+    web: WebServer
 
 
 def build_worker(settings: Settings, bootstrap: str) -> Worker:
     """Load and warm up the models, then wire the Faust app. Blocking; call before the loop runs."""
+    readiness = Readiness("models loaded", "lanes running")
     fraud_model = OnnxClassifier.load(
         model_path(settings.model_dir, "fraud"),
         threads=settings.inference_threads,
@@ -68,7 +73,10 @@ def build_worker(settings: Settings, bootstrap: str) -> Worker:
         _fmt(sentiment_warm),
     )
 
+    readiness.set("models loaded")
+
     rules = Rules.from_settings(settings)
+    metrics = Metrics()
     # One inference thread for both lanes: two sessions running at once would fight over 2 cores.
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
     app = create_app(settings, bootstrap)
@@ -81,6 +89,7 @@ def build_worker(settings: Settings, bootstrap: str) -> Worker:
             scorer=FraudScorer(fraud_model, rules, settings),
             executor=executor,
             warm_up_ms=fraud_warm,
+            metrics=metrics,
         ),
         ScoringWiring(
             app,
@@ -90,6 +99,7 @@ def build_worker(settings: Settings, bootstrap: str) -> Worker:
             scorer=SentimentScorer(sentiment_model, rules, settings),
             executor=executor,
             warm_up_ms=sentiment_warm,
+            metrics=metrics,
         ),
     )
 
@@ -99,8 +109,10 @@ def build_worker(settings: Settings, bootstrap: str) -> Worker:
         async def on_start(self) -> None:
             for wiring in wirings:
                 self.add_future(wiring.lane.run())
+            readiness.set("lanes running")
 
         async def on_stop(self) -> None:
+            readiness.set("lanes running", False)
             for wiring in wirings:
                 await wiring.lane.stop()
             try:
@@ -111,7 +123,8 @@ def build_worker(settings: Settings, bootstrap: str) -> Worker:
                 log.warning("stopped with batches still unconfirmed: they stay unacknowledged")
 
     app.service(Lanes)
-    return Worker(app, wirings, executor)
+    web = install_web_server(app, settings, metrics, readiness)
+    return Worker(app, wirings, executor, metrics, web)
 
 
 def _fmt(timings: dict[int, float]) -> str:

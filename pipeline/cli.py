@@ -103,6 +103,8 @@ def _banner(settings: Settings, bootstrap: str) -> str:
         f"  {hint}.venv/bin/streamguard tail {settings.topic_alerts_fraud}       # fraud alerts\n"
         f"  {hint}.venv/bin/streamguard tail {settings.topic_alerts_sentiment}   # sentiment alerts\n"
         f"  {hint}.venv/bin/streamguard tail {settings.topic_deadletter}         # malformed input\n"
+        f"Metrics: http://{settings.web_host}:{settings.web_port}/metrics "
+        "(health /healthz, ready /readyz; the worker logs the port if it had to move)\n"
         "Ctrl-C stops everything.\n"
     )
 

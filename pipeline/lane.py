@@ -19,6 +19,7 @@ from typing import Generic, TypeVar
 
 from pipeline.batching import MicroBatcher
 from pipeline.errors import StreamGuardError
+from pipeline.metrics import KindMetrics
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -44,6 +45,8 @@ class ScoringLane(Generic[T, R]):
     ``publish(batch, result, scored_ms)`` hands every output to the producer and returns an
     awaitable that completes when the broker has confirmed them all; ``on_done(batch)`` then
     acknowledges the inputs. At most ``max_inflight`` batches await confirmation at once.
+    With ``metrics``, every batch's size and inference time are observed and the queue depth is
+    read at each scrape.
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class ScoringLane(Generic[T, R]):
         queue_size: int,
         max_inflight: int = 8,
         clock: Callable[[], float] = now_ms,
+        metrics: KindMetrics | None = None,
     ) -> None:
         self.name = name
         self._batcher = batcher
@@ -74,6 +78,9 @@ class ScoringLane(Generic[T, R]):
         self._failure: BaseException | None = None
         self.batches = 0
         self.events = 0
+        self._metrics = metrics
+        if metrics is not None:
+            metrics.track_queue_depth(self.__len__)
 
     # -- intake ------------------------------------------------------------------------------
     async def submit(self, item: T, ingested_ms: float) -> None:
@@ -128,7 +135,10 @@ class ScoringLane(Generic[T, R]):
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         result = await loop.run_in_executor(self._executor, self._infer, items)
-        self._batcher.estimator.observe(len(items), (time.perf_counter() - started) * 1000.0)
+        inference_ms = (time.perf_counter() - started) * 1000.0
+        self._batcher.estimator.observe(len(items), inference_ms)
+        if self._metrics is not None:
+            self._metrics.observe_batch(len(items), inference_ms)
         scored_ms = self._clock()
         await self._inflight.acquire()
         try:

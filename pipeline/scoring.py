@@ -38,6 +38,7 @@ class Output:
     topic: str
     key: bytes
     value: bytes
+    severity: str | None = None  # set on an alert, for metrics without parsing the value
 
 
 class Scorer(Generic[E]):
@@ -111,7 +112,7 @@ class Scorer(Generic[E]):
         hits = self.rule_hits(event, score)
         if hits:
             alert = records.alert_record(record, hits, event.model_dump(mode="json", exclude_none=True))
-            out.append(Output(self.alert_topic, key, records.to_json(alert)))
+            out.append(Output(self.alert_topic, key, records.to_json(alert), alert["severity"]))
         return out
 
 

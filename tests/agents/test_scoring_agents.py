@@ -19,6 +19,7 @@ from agents.app import create_app
 from agents.scoring import ScoringWiring
 from pipeline.demo import MALFORMED_KINDS, malformed_message
 from pipeline.inference import OnnxClassifier
+from pipeline.metrics import Metrics
 from pipeline.models.registry import is_built, model_path
 from pipeline.rules import Rules
 from pipeline.scoring import FraudScorer, SentimentScorer
@@ -93,8 +94,9 @@ def wiring_for(
     executor: ThreadPoolExecutor,
     producer: MemoryProducer,
     made: list[ScoringWiring[Any]],
+    metrics: Metrics | None = None,
 ) -> ScoringWiring[Any]:
-    made.append(_wiring(kind, settings, models, executor, producer))
+    made.append(_wiring(kind, settings, models, executor, producer, metrics))
     return made[-1]
 
 
@@ -104,6 +106,7 @@ def _wiring(
     models: dict[str, OnnxClassifier],
     executor: ThreadPoolExecutor,
     producer: MemoryProducer,
+    metrics: Metrics | None,
 ) -> ScoringWiring[Any]:
     app = create_app(settings, "127.0.0.1:1")  # never connects: the producer is in memory
     rules = Rules.from_settings(settings)
@@ -117,6 +120,7 @@ def _wiring(
             executor=executor,
             warm_up_ms={},
             publisher=producer,
+            metrics=metrics,
         )
     return ScoringWiring(
         app,
@@ -127,6 +131,7 @@ def _wiring(
         executor=executor,
         warm_up_ms={},
         publisher=producer,
+        metrics=metrics,
     )
 
 
@@ -145,7 +150,8 @@ async def test_transactions_agent_scores_valid_and_dead_letters_malformed(
     wirings: list[ScoringWiring[Any]],
 ) -> None:
     producer = MemoryProducer()
-    wiring = wiring_for("fraud", settings, models, executor, producer, wirings)
+    metrics = Metrics()
+    wiring = wiring_for("fraud", settings, models, executor, producer, wirings, metrics)
     txs = [tx for tx, _ in generate_transactions(60, seed=5, fraud_rate=0.2)]
     rng = random.Random(1)
     bad = [malformed_message(kind, rng) for kind in MALFORMED_KINDS]
@@ -169,6 +175,35 @@ async def test_transactions_agent_scores_valid_and_dead_letters_malformed(
     alerts = producer.on(settings.topic_alerts_fraud)
     over = {s["event_id"] for s in scores if s["score"] >= settings.fraud_threshold}
     assert over <= {a["event_id"] for a in alerts}
+
+    # The metrics tell the same story as the records.
+    def sample(metric: str, **labels: str) -> float:
+        return metrics.registry.get_sample_value(metric, labels) or 0.0
+
+    topic = settings.topic_transactions
+    assert sample("streamguard_events_consumed_total", topic=topic) == len(txs) + len(bad)
+    assert sample("streamguard_scores_total", kind="fraud") == len(txs)
+    assert sample("streamguard_latency_ms_count", kind="fraud") == len(txs)
+    assert sample("streamguard_batch_size_sum", kind="fraud") == len(txs)
+    assert sample("streamguard_inference_ms_count", kind="fraud") == sample(
+        "streamguard_batch_size_count", kind="fraud"
+    )
+    dead_by_type: dict[str, int] = {}
+    for d in dead:
+        dead_by_type[d["error"]["type"]] = dead_by_type.get(d["error"]["type"], 0) + 1
+    for error_type, count in dead_by_type.items():
+        assert sample("streamguard_dead_letters_total", topic=topic, error_type=error_type) == count
+    by_severity: dict[str, int] = {}
+    for a in alerts:
+        by_severity[a["severity"]] = by_severity.get(a["severity"], 0) + 1
+    for severity, count in by_severity.items():
+        assert sample("streamguard_alerts_total", kind="fraud", severity=severity) == count
+    misses = sum(not s["sla_met"] for s in scores)
+    assert sample("streamguard_sla_misses_total", kind="fraud") == misses
+    assert sample("streamguard_lane_queue_depth", kind="fraud") == 0
+    model = models["fraud"]
+    info = {"kind": "fraud", "name": model.name, "version": model.version, "provider": model.provider}
+    assert sample("streamguard_model_info", **info) == 1
 
 
 async def test_texts_agent_alerts_on_clearly_negative_text(

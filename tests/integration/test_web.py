@@ -1,0 +1,171 @@
+"""The worker's web server against the real broker: /metrics counts what was scored, /healthz and
+/readyz answer, and two workers configured with the same port both serve (the second on the next one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import socket
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import orjson
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from pipeline.demo import malformed_message
+from pipeline.synthetic import generate_texts, generate_transactions
+from tests.integration.kafka_helpers import produce_many
+from tests.integration.workers import MODEL_DIR, Topics, WorkerProcess, collect, worker_env
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not (MODEL_DIR / "fraud").exists(), reason="models not built: run `make models`"),
+]
+
+URL_LINE = re.compile(r"metrics at (http://\S+/)metrics")
+
+
+def free_port_pair() -> int:
+    """A port P with P and P + 1 free right now."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no pair of free ports")
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status), bytes(response.read())
+    except urllib.error.HTTPError as err:
+        with err:
+            return int(err.code), bytes(err.read())
+
+
+async def served_url(worker: WorkerProcess, timeout_s: float = 60) -> str:
+    """The base URL the worker logged it serves."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        worker.assert_alive()
+        found = URL_LINE.search(worker.log_path.read_text(errors="replace"))
+        if found:
+            return found.group(1)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no metrics URL logged:\n{worker.log_path.read_text(errors='replace')[-3000:]}")
+
+
+async def until_ready(
+    worker: WorkerProcess, base: str, timeout_s: float = 60
+) -> list[tuple[int, dict[str, object]]]:
+    """Poll /readyz until 200; returns every answer seen."""
+    seen: list[tuple[int, dict[str, object]]] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        worker.assert_alive()
+        status, body = await asyncio.to_thread(get, base + "readyz")
+        seen.append((status, json.loads(body)))
+        if status == 200:
+            return seen
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never ready: {seen[-3:]}")
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def total(found: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str) -> float:
+    return sum(v for (n, _), v in found.items() if n == name)
+
+
+async def test_metrics_count_what_the_worker_scored_and_health_answers(broker: str, tmp_path: Path) -> None:
+    topics = Topics()
+    port = free_port_pair()
+    txs = [tx for tx, _ in generate_transactions(5, seed=3, fraud_rate=0.2)]
+    texts = generate_texts(3, seed=3)
+    bad = [
+        malformed_message("not_json", random.Random(1)),
+        malformed_message("missing_field", random.Random(2)),
+    ]
+    worker = WorkerProcess(
+        worker_env(broker, topics, STREAMGUARD_WEB_PORT=str(port)), tmp_path / "worker.log"
+    )
+    try:
+        base = await served_url(worker)
+        assert base == f"http://127.0.0.1:{port}/"
+        assert get(base + "healthz") == (200, b'{"status": "alive"}')
+        answers = await until_ready(worker, base)
+        assert all(isinstance(body.get("reason"), str) and body["reason"] for _, body in answers)
+        assert answers[-1][1]["ready"] is True
+
+        await produce_many(
+            broker,
+            topics.transactions,
+            [(str(tx["event_id"]).encode(), orjson.dumps(tx)) for tx in txs] + [(None, b) for b in bad],
+        )
+        await produce_many(
+            broker, topics.texts, [(str(t["event_id"]).encode(), orjson.dumps(t)) for t in texts]
+        )
+        await collect(
+            broker,
+            [topics.scores_transactions, topics.scores_texts, topics.deadletter],
+            lambda rs: len(rs) >= 10,
+            timeout_s=60,
+            settle_s=0.5,
+            alive=worker.assert_alive,
+        )
+
+        status, body = get(base + "metrics")
+        assert status == 200
+        found = samples(body.decode())
+        kind = (("kind", "fraud"),)
+        assert found[("streamguard_scores_total", kind)] == 5
+        assert found[("streamguard_scores_total", (("kind", "sentiment"),))] == 3
+        assert total(found, "streamguard_dead_letters_total") == 2
+        assert found[("streamguard_events_consumed_total", (("topic", topics.transactions),))] == 7
+        assert found[("streamguard_latency_ms_count", kind)] == 5
+        assert total(found, "streamguard_model_info") == 2
+        lags = {labels: v for (n, labels), v in found.items() if n == "streamguard_consumer_lag"}
+        assert lags and all(v == 0 for v in lags.values()), lags  # every event read: nothing behind
+        assert get(base + "nothing-here")[0] == 404
+    finally:
+        worker.stop()
+
+
+async def test_two_workers_with_the_same_port_both_serve(broker: str, tmp_path: Path) -> None:
+    topics = Topics()
+    port = free_port_pair()
+    env = worker_env(broker, topics, STREAMGUARD_WEB_PORT=str(port))
+    first = WorkerProcess(env, tmp_path / "first.log")
+    try:
+        first_url = await served_url(first)
+        second = WorkerProcess(env, tmp_path / "second.log")
+        try:
+            second_url = await served_url(second)
+            assert {first_url, second_url} == {f"http://127.0.0.1:{port}/", f"http://127.0.0.1:{port + 1}/"}
+            for worker, url in ((first, first_url), (second, second_url)):
+                assert get(url + "healthz")[0] == 200
+                await until_ready(worker, url)
+                assert get(url + "metrics")[0] == 200
+            assert "is taken; serving on" in second.log_path.read_text()
+        finally:
+            second.stop()
+    finally:
+        first.stop()

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install models run test lint unit integration bench clean
+.PHONY: install models run test lint unit integration chaos clean
 
 install: $(STAMP)
 
@@ -35,6 +35,10 @@ unit: install
 
 integration: install models
 	$(BIN)/python -m pytest tests/integration
+
+# The long versions of the robustness tests (make test runs short ones).
+chaos: install models
+	STREAMGUARD_CHAOS_EXAMPLES=700 $(BIN)/python -m pytest tests/integration/test_bad_input.py -s
 
 clean:
 	rm -rf $(VENV) models .pytest_cache .mypy_cache .ruff_cache .hypothesis

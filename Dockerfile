@@ -21,4 +21,6 @@ COPY --from=build /app/models /app/models
 ENV STREAMGUARD_MODEL_DIR=/app/models
 USER streamguard
 EXPOSE 6066
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:6066/healthz', timeout=3)"]
 CMD ["streamguard", "worker"]

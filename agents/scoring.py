@@ -21,6 +21,7 @@ from faust.types import EventT, StreamT
 from pipeline.batching import BatchPolicy, InferenceTimeEstimator, MicroBatcher
 from pipeline.deadletter import dead_letter
 from pipeline.lane import Batch, ScoringLane, now_ms
+from pipeline.live import LiveState
 from pipeline.metrics import Metrics
 from pipeline.scoring import Scorer
 from pipeline.settings import Settings
@@ -78,6 +79,7 @@ class ScoringWiring(Generic[E]):
         warm_up_ms: dict[int, float],
         publisher: Sender | None = None,
         metrics: Metrics | None = None,
+        live: LiveState | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
@@ -86,6 +88,7 @@ class ScoringWiring(Generic[E]):
         self.scorer: Scorer[E] = scorer
         self.publisher = publisher or Publisher(app)
         self.metrics = metrics or Metrics()
+        self.live = live  # the dashboard's state; fed with the same hand-offs as the metrics
         self._kind_metrics = self.metrics.kind(scorer.kind)
         self._consumed = self.metrics.consumed(topic)
         classifier = scorer.classifier
@@ -143,13 +146,21 @@ class ScoringWiring(Generic[E]):
         send = self.publisher.send
         observe = self._kind_metrics.observe_outputs
         sla_ms = self.scorer.sla_ms
+        live = self.live
+        kind = self.scorer.kind
         deliveries = []
         for (item, ingested), row in zip(batch, probs, strict=True):
             outs = outputs(item.model, row, ingested=ingested, scored=scored, published=published)
             for out in outs:
                 deliveries.append(await send(out.topic, out.key, out.value))
             latency_ms = published - ingested
-            observe(latency_ms, latency_ms <= sla_ms, outs[-1].severity)
+            sla_met = latency_ms <= sla_ms
+            severity = outs[-1].severity
+            observe(latency_ms, sla_met, severity)
+            if live is not None:
+                live.observe_score(latency_ms, sla_met, published)
+                if severity is not None:
+                    live.observe_alert(kind, severity, outs[-1].value, published)
         return asyncio.gather(*deliveries)
 
     async def _ack_batch(self, batch: Batch[InFlight[E]]) -> None:
@@ -171,6 +182,8 @@ class ScoringWiring(Generic[E]):
             received_at=ingested,
         )
         self.metrics.observe_dead_letter(message.topic, failure.type)
+        if self.live is not None:
+            self.live.observe_dead_letter(failure.type, ingested)
         await self._dead_letter_slots.acquire()
         try:
             delivery = await self.publisher.send(self.settings.topic_deadletter, message.key, value, headers)

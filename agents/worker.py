@@ -15,6 +15,7 @@ from agents.app import create_app
 from agents.scoring import ScoringWiring
 from agents.web import Readiness, WebServer, install_web_server
 from pipeline.inference import OnnxClassifier
+from pipeline.live import LiveState
 from pipeline.metrics import Metrics
 from pipeline.models.registry import model_path
 from pipeline.rules import Rules
@@ -36,6 +37,7 @@ class Worker:
     executor: ThreadPoolExecutor
     metrics: Metrics
     web: WebServer
+    live: LiveState
 
 
 def build_worker(settings: Settings, bootstrap: str) -> Worker:
@@ -77,6 +79,7 @@ def build_worker(settings: Settings, bootstrap: str) -> Worker:
 
     rules = Rules.from_settings(settings)
     metrics = Metrics()
+    live = LiveState()
     # One inference thread for both lanes: two sessions running at once would fight over 2 cores.
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
     app = create_app(settings, bootstrap)
@@ -90,6 +93,7 @@ def build_worker(settings: Settings, bootstrap: str) -> Worker:
             executor=executor,
             warm_up_ms=fraud_warm,
             metrics=metrics,
+            live=live,
         ),
         ScoringWiring(
             app,
@@ -100,6 +104,7 @@ def build_worker(settings: Settings, bootstrap: str) -> Worker:
             executor=executor,
             warm_up_ms=sentiment_warm,
             metrics=metrics,
+            live=live,
         ),
     )
 
@@ -123,8 +128,8 @@ def build_worker(settings: Settings, bootstrap: str) -> Worker:
                 log.warning("stopped with batches still unconfirmed: they stay unacknowledged")
 
     app.service(Lanes)
-    web = install_web_server(app, settings, metrics, readiness)
-    return Worker(app, wirings, executor, metrics, web)
+    web = install_web_server(app, settings, metrics, readiness, live)
+    return Worker(app, wirings, executor, metrics, web, live)
 
 
 def _fmt(timings: dict[int, float]) -> str:

@@ -43,38 +43,12 @@ class Worker:
 def build_worker(settings: Settings, bootstrap: str) -> Worker:
     """Load and warm up the models, then wire the Faust app. Blocking; call before the loop runs."""
     readiness = Readiness("models loaded", "lanes running")
-    fraud_model = OnnxClassifier.load(
-        model_path(settings.model_dir, "fraud"),
-        threads=settings.inference_threads,
-        max_tokens=settings.max_tokens,
-    )
+    fraud_model, fraud_warm = _load_and_warm_up(settings, "fraud", batch_independent=False)
     # Dynamic int8 quantisation scales activations per batch: sentiment scores moved by up to 0.2
     # with their batch neighbours (3% of alert decisions flipped on replay). Scoring each text
     # unpadded keeps them repeatable at about the same cost for mixed-length text. Fraud scores
     # moved by < 0.003, so that model keeps true batches.
-    sentiment_model = OnnxClassifier.load(
-        model_path(settings.model_dir, "sentiment"),
-        threads=settings.inference_threads,
-        max_tokens=settings.max_tokens,
-        batch_independent=True,
-    )
-    fraud_warm = fraud_model.warm_up(settings.max_batch)
-    sentiment_warm = sentiment_model.warm_up(settings.max_batch)
-    log.info(
-        "fraud model %s %s on %s, warm-up ms by batch size %s",
-        fraud_model.name,
-        fraud_model.version,
-        fraud_model.provider,
-        _fmt(fraud_warm),
-    )
-    log.info(
-        "sentiment model %s %s on %s, warm-up ms by batch size %s",
-        sentiment_model.name,
-        sentiment_model.version,
-        sentiment_model.provider,
-        _fmt(sentiment_warm),
-    )
-
+    sentiment_model, sentiment_warm = _load_and_warm_up(settings, "sentiment", batch_independent=True)
     readiness.set("models loaded")
 
     rules = Rules.from_settings(settings)
@@ -83,29 +57,23 @@ def build_worker(settings: Settings, bootstrap: str) -> Worker:
     # One inference thread for both lanes: two sessions running at once would fight over 2 cores.
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
     app = create_app(settings, bootstrap)
-    wirings: tuple[ScoringWiring[Any], ...] = (
+    lanes: tuple[tuple[str, type[Any], Any, dict[int, float]], ...] = (
+        (settings.topic_transactions, Transaction, FraudScorer(fraud_model, rules, settings), fraud_warm),
+        (settings.topic_texts, TextEvent, SentimentScorer(sentiment_model, rules, settings), sentiment_warm),
+    )
+    wirings: tuple[ScoringWiring[Any], ...] = tuple(
         ScoringWiring(
             app,
             settings,
-            topic=settings.topic_transactions,
-            model_cls=Transaction,
-            scorer=FraudScorer(fraud_model, rules, settings),
+            topic=topic,
+            model_cls=model_cls,
+            scorer=scorer,
             executor=executor,
-            warm_up_ms=fraud_warm,
+            warm_up_ms=warm_up_ms,
             metrics=metrics,
             live=live,
-        ),
-        ScoringWiring(
-            app,
-            settings,
-            topic=settings.topic_texts,
-            model_cls=TextEvent,
-            scorer=SentimentScorer(sentiment_model, rules, settings),
-            executor=executor,
-            warm_up_ms=sentiment_warm,
-            metrics=metrics,
-            live=live,
-        ),
+        )
+        for topic, model_cls, scorer, warm_up_ms in lanes
     )
 
     class Lanes(Service):
@@ -130,6 +98,27 @@ def build_worker(settings: Settings, bootstrap: str) -> Worker:
     app.service(Lanes)
     web = install_web_server(app, settings, metrics, readiness, live)
     return Worker(app, wirings, executor, metrics, web, live)
+
+
+def _load_and_warm_up(
+    settings: Settings, kind: str, *, batch_independent: bool
+) -> tuple[OnnxClassifier, dict[int, float]]:
+    model = OnnxClassifier.load(
+        model_path(settings.model_dir, kind),
+        threads=settings.inference_threads,
+        max_tokens=settings.max_tokens,
+        batch_independent=batch_independent,
+    )
+    warm_up_ms = model.warm_up(settings.max_batch)
+    log.info(
+        "%s model %s %s on %s, warm-up ms by batch size %s",
+        kind,
+        model.name,
+        model.version,
+        model.provider,
+        _fmt(warm_up_ms),
+    )
+    return model, warm_up_ms
 
 
 def _fmt(timings: dict[int, float]) -> str:

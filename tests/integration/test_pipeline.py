@@ -167,3 +167,45 @@ async def test_worker_killed_mid_stream_and_restarted_loses_no_event(broker: str
     print(f"\ncrash test: {len(expected)} events, {len(lost)} lost, {duplicates} duplicates (at-least-once)")
     assert not lost
     assert set(ids) == expected
+
+
+async def test_worker_stopped_gracefully_mid_stream_commits_only_what_it_published(
+    broker: str, tmp_path: Path
+) -> None:
+    topics = Topics()
+    txs, _ = mixed_events(2500, 0, seed=31)
+    expected = {str(tx["event_id"]) for tx in txs}
+
+    first = WorkerProcess(worker_env(broker, topics), tmp_path / "worker-1.log")
+    try:
+        await produce_many(broker, topics.transactions, [encode(tx) for tx in txs])
+        await collect(
+            broker,
+            [topics.scores_transactions],
+            lambda rs: len(rs) >= 300,
+            timeout_s=120,
+            settle_s=0,
+            alive=first.assert_alive,
+        )
+    finally:
+        assert first.stop() == 0  # SIGINT: drain the lanes, then Faust commits what was acknowledged
+
+    second = WorkerProcess(worker_env(broker, topics), tmp_path / "worker-2.log")
+    try:
+        records = await collect(
+            broker,
+            [topics.scores_transactions],
+            lambda rs: {orjson.loads(r.value)["event_id"] for r in rs} >= expected,
+            timeout_s=240,
+            settle_s=1.0,
+            alive=second.assert_alive,
+        )
+    finally:
+        second.stop()
+
+    ids = Counter(str(orjson.loads(r.value)["event_id"]) for r in records)
+    duplicates = sum(n - 1 for n in ids.values())
+    print(
+        f"\ngraceful stop: {len(expected)} events, {len(expected - set(ids))} lost, {duplicates} duplicates"
+    )
+    assert set(ids) == expected

@@ -1,0 +1,90 @@
+"""Two workers in one consumer group over 4 partitions share the load; when one is killed the other
+takes over its partitions and no event is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+
+from pipeline.synthetic import generate_texts, generate_transactions
+from tests.integration.kafka_helpers import produce_many
+from tests.integration.test_web import free_port_pair, get, samples, served_url, total, until_ready
+from tests.integration.workers import MODEL_DIR, Topics, WorkerProcess, collect, worker_env
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not (MODEL_DIR / "fraud").exists(), reason="models not built: run `make models`"),
+]
+
+
+def encode(event: dict[str, object]) -> tuple[bytes, bytes]:
+    return str(event["event_id"]).encode(), orjson.dumps(event)
+
+
+async def scores_counted(base: str) -> float:
+    status, body = await asyncio.to_thread(get, base + "metrics")
+    assert status == 200
+    return total(samples(body.decode()), "streamguard_scores_total")
+
+
+async def test_two_workers_share_four_partitions_and_one_takes_over(broker: str, tmp_path: Path) -> None:
+    topics = Topics()
+    txs = [tx for tx, _ in generate_transactions(1200, seed=41)]
+    texts = generate_texts(800, seed=41)
+    events = txs + texts
+    random.Random(5).shuffle(events)
+    expected = {str(e["event_id"]) for e in events}
+    half = len(events) // 2
+    port_a, port_b = free_port_pair(), free_port_pair() + 5
+    common = {"STREAMGUARD_PARTITIONS": "4"}
+    a = WorkerProcess(
+        worker_env(broker, topics, STREAMGUARD_WEB_PORT=str(port_a), **common), tmp_path / "a.log"
+    )
+    b = WorkerProcess(
+        worker_env(broker, topics, STREAMGUARD_WEB_PORT=str(port_b), **common), tmp_path / "b.log"
+    )
+    try:
+        base_a, base_b = await served_url(a), await served_url(b)
+        await until_ready(a, base_a)
+        await until_ready(b, base_b)
+        first = events[:half]
+        await produce_many(broker, topics.transactions, [encode(e) for e in first if "amount" in e])
+        await produce_many(broker, topics.texts, [encode(e) for e in first if "text" in e])
+        await collect(
+            broker,
+            [topics.scores_transactions, topics.scores_texts],
+            lambda rs: len(rs) >= half,
+            timeout_s=120,
+            settle_s=0.5,
+        )
+        # Both workers did part of the work.
+        share_a, share_b = await scores_counted(base_a), await scores_counted(base_b)
+        print(f"\nshared load: worker A scored {share_a:.0f}, worker B {share_b:.0f}")
+        assert share_a > 0 and share_b > 0
+    finally:
+        a.kill()  # A dies without a goodbye; B must take its partitions over
+
+    try:
+        rest = events[half:]
+        await produce_many(broker, topics.transactions, [encode(e) for e in rest if "amount" in e])
+        await produce_many(broker, topics.texts, [encode(e) for e in rest if "text" in e])
+        records = await collect(
+            broker,
+            [topics.scores_transactions, topics.scores_texts],
+            lambda rs: {orjson.loads(r.value)["event_id"] for r in rs} >= expected,
+            timeout_s=180,
+            settle_s=1.0,
+            alive=b.assert_alive,
+        )
+    finally:
+        b.stop()
+    ids = Counter(str(orjson.loads(r.value)["event_id"]) for r in records)
+    print(
+        f"fail-over: {len(expected)} events, {len(expected - set(ids))} lost, {sum(ids.values()) - len(ids)} duplicates"
+    )
+    assert set(ids) == expected

@@ -84,7 +84,6 @@ async def test_two_workers_share_four_partitions_and_one_takes_over(broker: str,
     finally:
         b.stop()
     ids = Counter(str(orjson.loads(r.value)["event_id"]) for r in records)
-    print(
-        f"fail-over: {len(expected)} events, {len(expected - set(ids))} lost, {sum(ids.values()) - len(ids)} duplicates"
-    )
+    lost, duplicates = len(expected - set(ids)), sum(ids.values()) - len(ids)
+    print(f"fail-over: {len(expected)} events, {lost} lost, {duplicates} duplicates")
     assert set(ids) == expected

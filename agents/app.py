@@ -8,6 +8,7 @@ from pathlib import Path
 import faust
 
 from agents.transport import FastFetchTransport
+from pipeline.security import faust_credentials
 from pipeline.settings import Settings
 
 
@@ -16,6 +17,7 @@ def create_app(settings: Settings, bootstrap: str, *, web_port: int | None = Non
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{bootstrap}",
+        broker_credentials=faust_credentials(settings),  # TLS / SASL, None for PLAINTEXT
         # Bytes in, bytes out: validation is ours, so a bad message becomes a dead letter instead
         # of a deserialisation error inside Faust.
         key_serializer="raw",

@@ -20,6 +20,7 @@ from pipeline.metrics import Metrics
 from pipeline.models.registry import model_path
 from pipeline.rules import Rules
 from pipeline.scoring import FraudScorer, SentimentScorer
+from pipeline.security import aiokafka_security
 from pipeline.settings import Settings
 from pipeline.topics import ensure_topics, wait_for_broker
 from schemas import TextEvent, Transaction
@@ -126,8 +127,10 @@ def _fmt(timings: dict[int, float]) -> str:
 
 
 async def prepare_topics(settings: Settings, bootstrap: str) -> None:
-    await wait_for_broker(bootstrap, timeout_s=30)
-    await ensure_topics(bootstrap, (*settings.input_topics, *settings.output_topics), settings.partitions)
+    security = aiokafka_security(settings)
+    await wait_for_broker(bootstrap, timeout_s=30, security=security)
+    topics = (*settings.input_topics, *settings.output_topics)
+    await ensure_topics(bootstrap, topics, settings.partitions, security=security)
 
 
 def run_worker(settings: Settings, bootstrap: str) -> None:

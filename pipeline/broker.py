@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from types import TracebackType
 from typing import IO
 
 from pipeline.errors import StreamGuardError
+from pipeline.tls_proxy import TlsTerminator
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +79,31 @@ def tansu_binary() -> Path:
 
 
 class EmbeddedBroker:
-    """A Tansu broker child process listening on ``host:port`` (``port=0`` picks a free port)."""
+    """A Tansu broker child process listening on ``host:port`` (``port=0`` picks a free port).
 
-    def __init__(self, port: int = 9092, host: str = "127.0.0.1", log_path: Path | None = None) -> None:
+    With ``cert_path`` and ``key_path`` (PEM) clients must use TLS: Tansu 0.6 cannot serve it itself, so
+    it listens on a second, private loopback port and a ``TlsTerminator`` owns ``host:port``; the broker
+    advertises ``host:port`` so clients come back through TLS.
+    """
+
+    def __init__(
+        self,
+        port: int = 9092,
+        host: str = "127.0.0.1",
+        log_path: Path | None = None,
+        *,
+        cert_path: Path | None = None,
+        key_path: Path | None = None,
+    ) -> None:
+        if (cert_path is None) != (key_path is None):
+            raise ValueError("cert_path and key_path go together")
         self.host = host
         self.port = port
         self.log_path = log_path
+        self.cert_path = cert_path
+        self.key_path = key_path
+        self._listen_port = port  # where Tansu itself listens; differs from port behind TLS
+        self._terminator: TlsTerminator | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
         self._owns_log_file = False
@@ -110,6 +131,7 @@ class EmbeddedBroker:
                 f"stop it, set STREAMGUARD_BROKER_PORT, or point STREAMGUARD_BOOTSTRAP at it",
                 retriable=False,
             )
+        self._listen_port = _free_port(self.host) if self.cert_path else self.port
         self._open_log()
         assert self._log_file is not None
         url = f"tcp://{self.host}:{self.port}"
@@ -117,7 +139,7 @@ class EmbeddedBroker:
             str(binary),
             "broker",
             "--listener-url",
-            url,
+            f"tcp://{self.host}:{self._listen_port}",
             "--advertised-listener-url",
             url,
             "--storage-engine",
@@ -144,12 +166,29 @@ class EmbeddedBroker:
         log.debug("started tansu pid %d on %s", self._process.pid, url)
         try:
             self._wait_until_ready(timeout_s, picked_port)
+            self._start_tls(picked_port)
         except BrokerError:
             self.stop()
             if picked_port:
                 self.port = 0  # a retry picks a fresh port
             raise
         return self.bootstrap
+
+    def _start_tls(self, picked_port: bool) -> None:
+        if self.cert_path is None or self.key_path is None:
+            return
+        try:
+            terminator = TlsTerminator(
+                self.host, self.port, self.host, self._listen_port, self.cert_path, self.key_path
+            )
+            terminator.start()
+        except (OSError, ssl.SSLError) as exc:
+            busy = isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE
+            raise BrokerError(
+                f"TLS for the embedded broker on {self.bootstrap} did not start: {exc}",
+                retriable=busy and picked_port,
+            ) from exc
+        self._terminator = terminator
 
     def _wait_until_ready(self, timeout_s: float, picked_port: bool) -> None:
         assert self._process is not None
@@ -158,13 +197,15 @@ class EmbeddedBroker:
         while True:
             if self._process.poll() is not None or self._log_shows_failure():
                 busy = "AddrInUse" in self._log_tail()
-                reason = f"port {self.port} is already in use" if busy else "the broker process failed"
+                reason = (
+                    f"port {self._listen_port} is already in use" if busy else "the broker process failed"
+                )
                 raise BrokerError(
                     f"embedded broker did not start: {reason}; last log lines:\n{self._log_tail()}",
                     retriable=busy and picked_port,  # another process won the race for the picked port
                 )
             now = time.monotonic()
-            if _accepts_connections(self.host, self.port):
+            if _accepts_connections(self.host, self._listen_port):
                 # A connect alone could reach someone else's listener on the same port: also need
                 # Tansu's own "ready" line, or our process still healthy a moment later.
                 first_connect = first_connect or now
@@ -182,6 +223,9 @@ class EmbeddedBroker:
         """SIGINT (Tansu's clean stop; SIGTERM waits for clients), then SIGKILL. Safe to call twice."""
         process, self._process = self._process, None
         atexit.unregister(self.stop)
+        terminator, self._terminator = self._terminator, None
+        if terminator is not None:
+            terminator.stop()
         if process is not None and process.poll() is None:
             _signal_group(process.pid, signal.SIGINT)
             try:

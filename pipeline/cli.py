@@ -156,6 +156,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 
 def cmd_tail(args: argparse.Namespace) -> int:
+    from pipeline.security import aiokafka_security
     from pipeline.tail import tail
 
     settings = _settings()
@@ -167,6 +168,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
                 from_beginning=args.from_beginning,
                 limit=args.limit,
                 raw=args.raw,
+                security=aiokafka_security(settings),
             )
         )
     return 0

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from pipeline.security import aiokafka_security
 from pipeline.settings import Settings
 from pipeline.synthetic import generate_texts, generate_transactions
 
@@ -192,7 +193,12 @@ async def produce(
     # Tansu rejects the InitProducerId version aiokafka sends.
     # Room for messages over max_message_bytes, so a replayed file can exercise the too_large path.
     max_request_size = max(settings.max_message_bytes * 2, 1 << 20)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_request_size=max_request_size)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        linger_ms=5,
+        max_request_size=max_request_size,
+        **aiokafka_security(settings),
+    )
     await producer.start()
     progress = _Progress(rate)
     loop = asyncio.get_running_loop()

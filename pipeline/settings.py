@@ -8,14 +8,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SEVERITIES = ("low", "medium", "high", "critical")
 
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="STREAMGUARD_", frozen=True, extra="ignore")
+    # hide_input_in_errors: a validation error must never echo a value (the SASL password among them).
+    model_config = SettingsConfigDict(
+        env_prefix="STREAMGUARD_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     # --- broker -----------------------------------------------------------------------------
     bootstrap: str | None = Field(
@@ -31,6 +37,28 @@ class Settings(BaseSettings):
     )
     heartbeat_interval_s: float = Field(default=0.5, gt=0, description="consumer group heartbeat")
     rebalance_timeout_s: float = Field(default=10.0, gt=0, description="consumer group rebalance limit")
+
+    # --- broker security (TLS, SASL) ----------------------------------------------------------
+    security_protocol: SecurityProtocol = Field(
+        default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, as Kafka names them"
+    )
+    ssl_cafile: Path | None = Field(
+        default=None, description="PEM CA bundle that signed the broker's certificate; unset: system trust"
+    )
+    ssl_certfile: Path | None = Field(default=None, description="PEM client certificate (mutual TLS)")
+    ssl_keyfile: Path | None = Field(
+        default=None, description="PEM private key of the client certificate (mutual TLS)"
+    )
+    ssl_check_hostname: bool = Field(
+        default=True, description="check the broker certificate names the host connected to"
+    )
+    sasl_mechanism: SaslMechanism | None = Field(
+        default=None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* protocols only)"
+    )
+    sasl_username: str | None = Field(default=None, description="SASL user name")
+    sasl_password: SecretStr | None = Field(
+        default=None, description="SASL password; never printed or logged"
+    )
 
     # --- topics (contract names) ------------------------------------------------------------
     topic_transactions: str = Field(default="transactions", description="input: card/payment transactions")
@@ -101,6 +129,50 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"unknown severities {sorted(unknown)}; use {SEVERITIES}")
         return bands
+
+    @model_validator(mode="after")
+    def _security_fits_protocol(self) -> Settings:
+        protocol = self.security_protocol
+        uses_sasl = protocol.startswith("SASL_")
+        uses_ssl = protocol.endswith("SSL")
+        sasl_given = {
+            "STREAMGUARD_SASL_MECHANISM": self.sasl_mechanism,
+            "STREAMGUARD_SASL_USERNAME": self.sasl_username,
+            "STREAMGUARD_SASL_PASSWORD": self.sasl_password,
+        }
+        if uses_sasl:
+            missing = [name for name, value in sasl_given.items() if not value]
+            if missing:
+                raise ValueError(f"STREAMGUARD_SECURITY_PROTOCOL={protocol} needs {', '.join(missing)}")
+        else:
+            stray = [name for name, value in sasl_given.items() if value]
+            if stray:
+                raise ValueError(
+                    f"{', '.join(stray)} set but STREAMGUARD_SECURITY_PROTOCOL={protocol} does not use "
+                    "SASL; choose SASL_PLAINTEXT or SASL_SSL"
+                )
+        ssl_files = {
+            "STREAMGUARD_SSL_CAFILE": self.ssl_cafile,
+            "STREAMGUARD_SSL_CERTFILE": self.ssl_certfile,
+            "STREAMGUARD_SSL_KEYFILE": self.ssl_keyfile,
+        }
+        if not uses_ssl:
+            stray = [name for name, value in ssl_files.items() if value is not None]
+            if stray:
+                raise ValueError(
+                    f"{', '.join(stray)} set but STREAMGUARD_SECURITY_PROTOCOL={protocol} does not use "
+                    "TLS; choose SSL or SASL_SSL"
+                )
+            return self
+        # No CA file means the system trust store: right for a broker with a public certificate.
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            raise ValueError(
+                "STREAMGUARD_SSL_KEYFILE needs STREAMGUARD_SSL_CERTFILE (the client certificate)"
+            )
+        for name, path in ssl_files.items():
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}={path} is not a readable file")
+        return self
 
     @property
     def input_topics(self) -> tuple[str, str]:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -112,14 +113,22 @@ async def tail(
     from_beginning: bool = False,
     limit: int | None = None,
     raw: bool = False,
+    security: Mapping[str, Any] | None = None,
 ) -> None:
-    """Print records of ``topic`` until cancelled, or until ``limit`` records were printed."""
+    """Print records of ``topic`` until cancelled, or until ``limit`` records were printed.
+
+    ``security``: aiokafka keyword arguments from ``pipeline.security.aiokafka_security`` (TLS, SASL).
+    """
     from aiokafka import AIOKafkaConsumer  # imported here so `streamguard --help` stays instant
 
     # Records are data, not markup: "[social]" or ":fire:" in a text must print as written.
     console = Console(highlight=False, markup=False, emoji=False)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=100
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=100,
+        **(security or {}),
     )
     started_ms = int(time.time() * 1000)
     await consumer.start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -18,11 +18,16 @@ log = logging.getLogger(__name__)
 _RETRY_BACKOFF_S = 0.2
 
 
-async def wait_for_broker(bootstrap: str, timeout_s: float = 30) -> None:
-    """Return once the cluster answers a metadata request; ``BrokerError`` (retriable) after ``timeout_s``."""
+async def wait_for_broker(
+    bootstrap: str, timeout_s: float = 30, *, security: Mapping[str, Any] | None = None
+) -> None:
+    """Return once the cluster answers a metadata request; ``BrokerError`` (retriable) after ``timeout_s``.
+
+    ``security``: aiokafka keyword arguments from ``pipeline.security.aiokafka_security`` (TLS, SASL).
+    """
     deadline = time.monotonic() + timeout_s
     while True:
-        admin = _admin(bootstrap, timeout_s)
+        admin = _admin(bootstrap, timeout_s, security)
         try:
             await admin.start()
             await admin.list_topics()
@@ -40,7 +45,12 @@ async def wait_for_broker(bootstrap: str, timeout_s: float = 30) -> None:
 
 
 async def ensure_topics(
-    bootstrap: str, topics: Iterable[str], partitions: int, timeout_s: float = 30
+    bootstrap: str,
+    topics: Iterable[str],
+    partitions: int,
+    timeout_s: float = 30,
+    *,
+    security: Mapping[str, Any] | None = None,
 ) -> None:
     """Create the missing ``topics`` with ``partitions`` partitions and replication factor 1.
 
@@ -51,8 +61,8 @@ async def ensure_topics(
     if not wanted:
         return
     deadline = time.monotonic() + timeout_s
-    await wait_for_broker(bootstrap, timeout_s)
-    admin = _admin(bootstrap, timeout_s)
+    await wait_for_broker(bootstrap, timeout_s, security=security)
+    admin = _admin(bootstrap, timeout_s, security)
     try:
         await admin.start()
         existing = set(await admin.list_topics())
@@ -71,9 +81,11 @@ async def ensure_topics(
         await admin.close()
 
 
-def _admin(bootstrap: str, timeout_s: float) -> AIOKafkaAdminClient:
+def _admin(bootstrap: str, timeout_s: float, security: Mapping[str, Any] | None) -> AIOKafkaAdminClient:
     request_timeout_ms = max(1000, min(int(timeout_s * 1000), 40_000))
-    return AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=request_timeout_ms)
+    return AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=request_timeout_ms, **(security or {})
+    )
 
 
 def _raise_for_topic_errors(topic_errors: list[tuple[Any, ...]]) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
@@ -17,9 +19,10 @@ async def produce_many(
     messages: list[tuple[bytes | None, bytes]],
     *,
     headers: Headers | None = None,
+    security: Mapping[str, Any] | None = None,
 ) -> None:
     """Send (key, value) pairs, each with ``headers`` if given, and wait until all are acknowledged."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, **(security or {}))
     await producer.start()
     try:
         deliveries = [await producer.send(topic, value, key=key, headers=headers) for key, value in messages]
@@ -29,7 +32,12 @@ async def produce_many(
 
 
 async def consume_all(
-    bootstrap: str, topic: str, expected: int, timeout_s: float
+    bootstrap: str,
+    topic: str,
+    expected: int,
+    timeout_s: float,
+    *,
+    security: Mapping[str, Any] | None = None,
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Records of ``topic`` from the earliest offset, without a group, until ``expected`` or timeout.
 
@@ -37,7 +45,11 @@ async def consume_all(
     """
     deadline = time.monotonic() + timeout_s
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=50
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=50,
+        **(security or {}),
     )
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []

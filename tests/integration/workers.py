@@ -9,9 +9,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -104,10 +105,13 @@ async def collect(
     timeout_s: float,
     settle_s: float = 1.0,
     alive: Callable[[], None] = lambda: None,
+    security: Mapping[str, Any] | None = None,
 ) -> list[ConsumerRecord]:
     """Read ``topics`` from the beginning until ``done(records)``, then ``settle_s`` more (to catch
     extra records), or until ``timeout_s``. No consumer group: nothing of ours is committed."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50, **(security or {})
+    )
     await consumer.start()
     records: list[ConsumerRecord] = []
     try:

@@ -41,4 +41,4 @@ chaos: install models
 	STREAMGUARD_CHAOS_EXAMPLES=700 $(BIN)/python -m pytest tests/integration/test_bad_input.py -s
 
 clean:
-	rm -rf $(VENV) models .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) models/fraud models/.cache .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -174,12 +174,14 @@ def cmd_tail(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_models_build(args: argparse.Namespace) -> int:
-    from pipeline.models.build import build_models
+def cmd_models(args: argparse.Namespace) -> int:
+    """``models build|eval ...``: the model tool's own CLI, with the configured model dir."""
+    from pipeline.models.__main__ import main as models_main
 
-    settings = _settings()
-    build_models(args.model_dir or settings.model_dir, smoke=args.smoke, force=args.force)
-    return 0
+    argv = list(args.args)
+    if argv and argv[0] in ("build", "eval") and "--model-dir" not in argv:
+        argv += ["--model-dir", str(_settings().model_dir)]
+    return models_main(argv)
 
 
 # -- parser -----------------------------------------------------------------------------------
@@ -217,13 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--raw", action="store_true", help="print JSON lines")
     tail.set_defaults(func=cmd_tail)
 
-    models = sub.add_parser("models", help="build the classifiers")
-    models_sub = models.add_subparsers(dest="models_command", required=True)
-    build = models_sub.add_parser("build", help="export, train and quantize the models")
-    build.add_argument("--smoke", action="store_true", help="tiny fast build (tests)")
-    build.add_argument("--force", action="store_true", help="rebuild even if present")
-    build.add_argument("--model-dir", type=Path, default=None)
-    build.set_defaults(func=cmd_models_build)
+    models = sub.add_parser(
+        "models",
+        help="build or evaluate the classifiers: `models build [--smoke] [--force] [--sentiment "
+        "finetune|head] [--only KIND]`, `models eval [--measure]`",
+    )
+    models.add_argument("args", nargs=argparse.REMAINDER, help="build ... | eval ... (see `models --help`)")
+    models.set_defaults(func=cmd_models)
     return parser
 
 

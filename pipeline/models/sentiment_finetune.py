@@ -26,8 +26,12 @@ from pipeline.models.finetune import export_finetuned, finetune, predict_logits
 from pipeline.models.metrics import classification_report
 from pipeline.models.quantize import quantize_int8
 from pipeline.models.registry import LABELS, MODEL_FILE
-from pipeline.models.sentiment import ALERT_THRESHOLD, data_description, split_tweets
-from pipeline.models.token_weights import log_odds_weights
+from pipeline.models.sentiment import (
+    data_description,
+    monitoring_text_metrics,
+    negative_token_weights,
+    split_tweets,
+)
 from pipeline.tokenize import TextTokenizer
 
 NAME = "minilm-l6-sentiment-finetuned"
@@ -64,23 +68,6 @@ def _quantization_report(labels: np.ndarray, fp32: np.ndarray, int8: np.ndarray)
         "accuracy_delta_points": round(100 * (acc8 - acc32), 2),
         "prediction_agreement": round(float(np.mean(fp32.argmax(1) == int8.argmax(1))), 4),
         "mean_abs_prob_diff": round(float(np.mean(np.abs(fp32 - int8))), 4),
-    }
-
-
-def _monitoring_metrics(context: BuildContext, score: OnnxProbabilities) -> dict[str, Any]:
-    from pipeline.synthetic_texts import generate_labelled_texts
-
-    rows = generate_labelled_texts(context.config.sentiment.monitoring_texts, seed=context.config.seed + 7)
-    labels = LABELS["sentiment"]
-    y = np.array([labels.index(sentiment) for _, sentiment in rows], dtype=np.int64)
-    probs = score([str(e["text"]) for e, _ in rows])
-    alerts = probs[:, labels.index("negative")] >= ALERT_THRESHOLD
-    rates = {
-        label: round(float(np.mean(alerts[y == i])), 4) for i, label in enumerate(labels) if np.any(y == i)
-    }
-    return {
-        "synthetic_monitoring_texts": classification_report(y, probs),
-        f"synthetic_monitoring_alert_rate_at_{ALERT_THRESHOLD}": rates,
     }
 
 
@@ -130,17 +117,12 @@ def build_finetuned_sentiment(staging: Path, context: BuildContext) -> dict[str,
             "int8_vs_fp32_test": _quantization_report(test.labels, test_fp32, test_int8),
             "test_majority_class_baseline": {"accuracy": round(float(np.mean(test.labels == majority)), 4)},
         }
-        metrics.update(_monitoring_metrics(context, int8))
+        metrics.update(monitoring_text_metrics(context, int8))
         reference = predict_logits(result.net, context.tokenizer, test.texts[:_PARITY_SAMPLE])
     fp32_path.unlink()
 
     with step("sentiment: token weights"):
-        token_weights = log_odds_weights(
-            context.tokenizer.piece_ids(train.texts),
-            train.labels == labels.index("negative"),
-            context.tokenizer.vocabulary(),
-            min_count=config.token_min_count,
-        )
+        token_weights = negative_token_weights(context, train)
     training = {
         "method": "full fine-tune (all 6 transformer layers + linear head on mean pooling)",
         "steps": result.steps,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections import Counter
 from pathlib import Path
 
 import orjson
@@ -14,7 +13,14 @@ import pytest
 from pipeline.synthetic import generate_texts, generate_transactions
 from tests.integration.kafka_helpers import produce_many
 from tests.integration.test_web import free_port_pair, get, samples, served_url, total, until_ready
-from tests.integration.workers import MODEL_DIR, Topics, WorkerProcess, collect, worker_env
+from tests.integration.workers import (
+    MODEL_DIR,
+    Topics,
+    WorkerProcess,
+    collect,
+    scores_until_complete,
+    worker_env,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -73,17 +79,9 @@ async def test_two_workers_share_four_partitions_and_one_takes_over(broker: str,
         rest = events[half:]
         await produce_many(broker, topics.transactions, [encode(e) for e in rest if "amount" in e])
         await produce_many(broker, topics.texts, [encode(e) for e in rest if "text" in e])
-        records = await collect(
-            broker,
-            [topics.scores_transactions, topics.scores_texts],
-            lambda rs: {orjson.loads(r.value)["event_id"] for r in rs} >= expected,
-            timeout_s=180,
-            settle_s=1.0,
-            alive=b.assert_alive,
+        ids = await scores_until_complete(
+            broker, [topics.scores_transactions, topics.scores_texts], expected, b, "fail-over"
         )
     finally:
         b.stop()
-    ids = Counter(str(orjson.loads(r.value)["event_id"]) for r in records)
-    lost, duplicates = len(expected - set(ids)), sum(ids.values()) - len(ids)
-    print(f"fail-over: {len(expected)} events, {lost} lost, {duplicates} duplicates")
     assert set(ids) == expected

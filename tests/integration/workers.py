@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,3 +145,32 @@ async def collect(
 
 def values(records: Iterable[ConsumerRecord]) -> list[dict[str, object]]:
     return [orjson.loads(r.value) for r in records]
+
+
+class ScoredIds:
+    """``collect`` predicate: done once every expected event_id has a score. Parses each record
+    once (the predicate is called on the growing list at every poll)."""
+
+    def __init__(self, expected: set[str]) -> None:
+        self.expected = expected
+        self.counts: Counter[str] = Counter()
+        self._seen = 0
+
+    def __call__(self, records: list[ConsumerRecord]) -> bool:
+        for record in records[self._seen :]:
+            self.counts[str(orjson.loads(record.value)["event_id"])] += 1
+        self._seen = len(records)
+        return self.expected <= set(self.counts)
+
+
+async def scores_until_complete(
+    bootstrap: str, topics: list[str], expected: set[str], worker: WorkerProcess, label: str
+) -> Counter[str]:
+    """Read score topics until every expected event is scored (then 1 s more); print and return how
+    often each event_id was scored, so lost and duplicated events can be asserted."""
+    scored = ScoredIds(expected)
+    await collect(bootstrap, topics, scored, timeout_s=240, settle_s=1.0, alive=worker.assert_alive)
+    lost = len(expected - set(scored.counts))
+    duplicates = sum(scored.counts.values()) - len(scored.counts)
+    print(f"\n{label}: {len(expected)} events, {lost} lost, {duplicates} duplicates (at-least-once)")
+    return scored.counts

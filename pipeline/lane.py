@@ -76,8 +76,6 @@ class ScoringLane(Generic[T, R]):
         self._arrived = asyncio.Event()
         self._stopping = False
         self._failure: BaseException | None = None
-        self.batches = 0
-        self.events = 0
         self._metrics = metrics
         if metrics is not None:
             metrics.track_queue_depth(self.__len__)
@@ -149,8 +147,6 @@ class ScoringLane(Generic[T, R]):
         task = asyncio.create_task(self._confirm(batch, delivered))
         self._confirmations.add(task)
         task.add_done_callback(self._confirmations.discard)
-        self.batches += 1
-        self.events += len(batch)
 
     async def _confirm(self, batch: Batch[T], delivered: Awaitable[object]) -> None:
         try:

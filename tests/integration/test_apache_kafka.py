@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
 import pytest
 
 from pipeline.synthetic import generate_texts, generate_transactions
 from tests.integration.docker import KAFKA_IMAGE, docker_unavailable
 from tests.integration.kafka_helpers import produce_many
 from tests.integration.test_web import served_url, until_ready
-from tests.integration.workers import MODEL_DIR, Topics, WorkerProcess, collect, values, worker_env
+from tests.integration.workers import MODEL_DIR, Topics, WorkerProcess, collect, keyed, values, worker_env
 
 _REASON = docker_unavailable()
 
@@ -54,12 +53,8 @@ async def test_worker_scores_events_on_apache_kafka(apache_kafka: str, tmp_path:
     try:
         # The worker creates the topics, then joins the group: produce once it is ready.
         await until_ready(worker, await served_url(worker, timeout_s=120), timeout_s=120)
-        await produce_many(
-            apache_kafka, topics.transactions, [(str(t["event_id"]).encode(), orjson.dumps(t)) for t in txs]
-        )
-        await produce_many(
-            apache_kafka, topics.texts, [(str(t["event_id"]).encode(), orjson.dumps(t)) for t in texts]
-        )
+        await produce_many(apache_kafka, topics.transactions, [keyed(t) for t in txs])
+        await produce_many(apache_kafka, topics.texts, [keyed(t) for t in texts])
         records = await collect(
             apache_kafka,
             [topics.scores_transactions, topics.scores_texts],

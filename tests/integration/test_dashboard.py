@@ -14,14 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from pipeline.demo import malformed_message
 from pipeline.synthetic import generate_transactions
 from tests.integration.kafka_helpers import produce_many
 from tests.integration.test_web import free_port_pair, get, served_url, until_ready
-from tests.integration.workers import MODEL_DIR, Topics, WorkerProcess, collect, values, worker_env
+from tests.integration.workers import MODEL_DIR, Topics, WorkerProcess, collect, keyed, values, worker_env
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -128,12 +127,9 @@ async def test_alerts_appear_live_on_the_dashboard(broker: str, tmp_path: Path, 
         await produce_many(
             broker,
             topics.transactions,
-            [(str(tx["event_id"]).encode(), orjson.dumps(tx)) for tx in txs]
-            + [(None, malformed_message("not_json", random.Random(1)))],
+            [keyed(tx) for tx in txs] + [(None, malformed_message("not_json", random.Random(1)))],
         )
-        await produce_many(
-            broker, topics.texts, [(str(t["event_id"]).encode(), orjson.dumps(t)) for t in texts]
-        )
+        await produce_many(broker, topics.texts, [keyed(t) for t in texts])
 
         def alert_rows() -> list[Any]:
             return browser.find_elements(By.CSS_SELECTOR, "#alert-rows tr.alert")

@@ -7,7 +7,6 @@ import asyncio
 import random
 from pathlib import Path
 
-import orjson
 import pytest
 
 from pipeline.synthetic import generate_texts, generate_transactions
@@ -18,6 +17,7 @@ from tests.integration.workers import (
     Topics,
     WorkerProcess,
     collect,
+    keyed,
     scores_until_complete,
     worker_env,
 )
@@ -26,10 +26,6 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(not (MODEL_DIR / "fraud").exists(), reason="models not built: run `make models`"),
 ]
-
-
-def encode(event: dict[str, object]) -> tuple[bytes, bytes]:
-    return str(event["event_id"]).encode(), orjson.dumps(event)
 
 
 async def scores_counted(base: str) -> float:
@@ -59,8 +55,8 @@ async def test_two_workers_share_four_partitions_and_one_takes_over(broker: str,
         await until_ready(a, base_a)
         await until_ready(b, base_b)
         first = events[:half]
-        await produce_many(broker, topics.transactions, [encode(e) for e in first if "amount" in e])
-        await produce_many(broker, topics.texts, [encode(e) for e in first if "text" in e])
+        await produce_many(broker, topics.transactions, [keyed(e) for e in first if "amount" in e])
+        await produce_many(broker, topics.texts, [keyed(e) for e in first if "text" in e])
         await collect(
             broker,
             [topics.scores_transactions, topics.scores_texts],
@@ -77,8 +73,8 @@ async def test_two_workers_share_four_partitions_and_one_takes_over(broker: str,
 
     try:
         rest = events[half:]
-        await produce_many(broker, topics.transactions, [encode(e) for e in rest if "amount" in e])
-        await produce_many(broker, topics.texts, [encode(e) for e in rest if "text" in e])
+        await produce_many(broker, topics.transactions, [keyed(e) for e in rest if "amount" in e])
+        await produce_many(broker, topics.texts, [keyed(e) for e in rest if "text" in e])
         ids = await scores_until_complete(
             broker, [topics.scores_transactions, topics.scores_texts], expected, b, "fail-over"
         )

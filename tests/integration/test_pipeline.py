@@ -23,6 +23,7 @@ from tests.integration.workers import (
     Topics,
     WorkerProcess,
     collect,
+    keyed,
     scores_until_complete,
     values,
     worker_env,
@@ -44,10 +45,6 @@ def mixed_events(
     return txs, texts
 
 
-def encode(event: dict[str, object]) -> tuple[bytes, bytes]:
-    return str(event["event_id"]).encode(), orjson.dumps(event)
-
-
 async def test_1000_mixed_events_give_950_scores_50_dead_letters_and_alerts(
     broker: str, tmp_path: Path
 ) -> None:
@@ -61,9 +58,9 @@ async def test_1000_mixed_events_give_950_scores_50_dead_letters_and_alerts(
     worker = WorkerProcess(worker_env(broker, topics), tmp_path / "worker.log")
     try:
         await produce_many(
-            broker, topics.transactions, [encode(tx) for tx in txs] + [(None, b) for b in bad_tx]
+            broker, topics.transactions, [keyed(tx) for tx in txs] + [(None, b) for b in bad_tx]
         )
-        await produce_many(broker, topics.texts, [encode(t) for t in texts] + [(None, b) for b in bad_text])
+        await produce_many(broker, topics.texts, [keyed(t) for t in texts] + [(None, b) for b in bad_text])
 
         records = await collect(
             broker,
@@ -138,8 +135,8 @@ async def test_worker_killed_mid_stream_and_restarted_loses_no_event(broker: str
     first = WorkerProcess(worker_env(broker, topics), tmp_path / "worker-1.log")
     try:
         half = len(events) // 2
-        await produce_many(broker, topics.transactions, [encode(e) for e in events[:half] if "amount" in e])
-        await produce_many(broker, topics.texts, [encode(e) for e in events[:half] if "text" in e])
+        await produce_many(broker, topics.transactions, [keyed(e) for e in events[:half] if "amount" in e])
+        await produce_many(broker, topics.texts, [keyed(e) for e in events[:half] if "text" in e])
         # Kill it once it is busy: some, but not all, of the first half scored.
         await collect(
             broker,
@@ -153,8 +150,8 @@ async def test_worker_killed_mid_stream_and_restarted_loses_no_event(broker: str
         first.kill()
 
     # More events arrive while no worker runs.
-    await produce_many(broker, topics.transactions, [encode(e) for e in events[half:] if "amount" in e])
-    await produce_many(broker, topics.texts, [encode(e) for e in events[half:] if "text" in e])
+    await produce_many(broker, topics.transactions, [keyed(e) for e in events[half:] if "amount" in e])
+    await produce_many(broker, topics.texts, [keyed(e) for e in events[half:] if "text" in e])
 
     second = WorkerProcess(worker_env(broker, topics), tmp_path / "worker-2.log")
     try:
@@ -173,7 +170,7 @@ async def test_worker_stopped_gracefully_mid_stream_commits_only_what_it_publish
 
     first = WorkerProcess(worker_env(broker, topics), tmp_path / "worker-1.log")
     try:
-        await produce_many(broker, topics.transactions, [encode(tx) for tx in txs])
+        await produce_many(broker, topics.transactions, [keyed(tx) for tx in txs])
         await collect(
             broker,
             [topics.scores_transactions],

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
@@ -20,7 +19,7 @@ from pipeline.settings import load_settings
 from pipeline.synthetic import generate_texts
 from pipeline.topics import ensure_topics, wait_for_broker
 from tests.integration.kafka_helpers import consume_all, produce_many
-from tests.integration.workers import MODEL_DIR, Topics, WorkerProcess, collect, values, worker_env
+from tests.integration.workers import MODEL_DIR, Topics, WorkerProcess, collect, keyed, values, worker_env
 
 pytestmark = [
     pytest.mark.integration,
@@ -116,7 +115,7 @@ async def test_a_worker_scores_a_text_over_tls(tls_broker: str, pki: Pki, tmp_pa
         await produce_many(
             tls_broker,
             topics.texts,
-            [(str(text["event_id"]).encode(), orjson.dumps(text))],
+            [keyed(text)],
             security=security,
         )
         records = await collect(

@@ -14,14 +14,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.demo import malformed_message
 from pipeline.synthetic import generate_texts, generate_transactions
 from tests.integration.kafka_helpers import produce_many
-from tests.integration.workers import MODEL_DIR, Topics, WorkerProcess, collect, worker_env
+from tests.integration.workers import MODEL_DIR, Topics, WorkerProcess, collect, keyed, worker_env
 
 pytestmark = [
     pytest.mark.integration,
@@ -118,11 +117,9 @@ async def test_metrics_count_what_the_worker_scored_and_health_answers(broker: s
         await produce_many(
             broker,
             topics.transactions,
-            [(str(tx["event_id"]).encode(), orjson.dumps(tx)) for tx in txs] + [(None, b) for b in bad],
+            [keyed(tx) for tx in txs] + [(None, b) for b in bad],
         )
-        await produce_many(
-            broker, topics.texts, [(str(t["event_id"]).encode(), orjson.dumps(t)) for t in texts]
-        )
+        await produce_many(broker, topics.texts, [keyed(t) for t in texts])
         await collect(
             broker,
             [topics.scores_transactions, topics.scores_texts, topics.deadletter],

@@ -45,6 +45,11 @@ class Topics:
         return f"{self.prefix}.{name.replace('_', '.')}"
 
 
+def keyed(event: Mapping[str, Any]) -> tuple[bytes, bytes]:
+    """(key, value) as producers send an event: key = event_id, value = JSON."""
+    return str(event["event_id"]).encode(), orjson.dumps(event)
+
+
 def worker_env(bootstrap: str, topics: Topics, **extra: str) -> dict[str, str]:
     return {
         **os.environ,

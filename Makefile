@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install models run test lint unit integration integration-kafka chaos clean
+.PHONY: install models run test lint unit integration integration-kafka chaos bench clean
 
 install: $(STAMP)
 
@@ -13,7 +13,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[build,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[build,dev,bench]"
 	touch $(STAMP)
 
 # Builds whichever model is missing (cached in ./models afterwards).
@@ -40,9 +40,16 @@ integration: install models
 integration-kafka: install models
 	STREAMGUARD_TEST_BROKER=apache-kafka $(BIN)/python -m pytest tests/integration
 
-# The long versions of the robustness tests (make test runs short ones).
+# The long versions of the robustness tests (make test runs short ones): worker crash with 20,000
+# events, fail-over, broker restart, a 30 s overload burst per policy, >= 10,000 malformed messages.
 chaos: install models
-	STREAMGUARD_CHAOS_EXAMPLES=700 $(BIN)/python -m pytest tests/integration/test_bad_input.py -s
+	STREAMGUARD_CHAOS=1 $(BIN)/python -m pytest -s -k "killed or lane_that_dies or takes_over or broker_restart or burst or malformed or huge" \
+		tests/integration/test_pipeline.py tests/integration/test_failover.py \
+		tests/integration/test_broker_restart.py tests/integration/test_overload.py tests/integration/test_bad_input.py
+
+# StreamGuard vs its broker/model floors and baselines; writes bench/results/<time>/.
+bench: install models
+	$(BIN)/streamguard bench
 
 clean:
-	rm -rf $(VENV) models/fraud models/.cache .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) models/.cache .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -49,6 +49,9 @@ def create_app(settings: Settings, bootstrap: str, *, web_port: int | None = Non
         consumer_max_fetch_size=16 * 1024 * 1024,
     )
     app.transport = FastFetchTransport(
-        app.conf.broker_consumer, app, fetch_max_wait_ms=settings.fetch_max_wait_ms
+        app.conf.broker_consumer,
+        app,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        idle_fetch_max_wait_ms=settings.idle_fetch_max_wait_ms,
     )
     return app

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -23,6 +23,7 @@ from pipeline.deadletter import dead_letter
 from pipeline.lane import Batch, ScoringLane, now_ms
 from pipeline.live import LiveState
 from pipeline.metrics import Metrics
+from pipeline.overload import ShedPolicy
 from pipeline.scoring import Scorer
 from pipeline.settings import Settings
 from pipeline.validation import Failure, decode_event
@@ -42,6 +43,7 @@ class InFlight(Generic[E]):
     model: E
     event: EventT[Any]
     stream: StreamT[Any]
+    context: Any = None  # what ``enrich`` looked up for the event (a transaction's velocity)
 
 
 class Sender(Protocol):
@@ -80,6 +82,8 @@ class ScoringWiring(Generic[E]):
         publisher: Sender | None = None,
         metrics: Metrics | None = None,
         live: LiveState | None = None,
+        enrich: Callable[[E], Any] | None = None,
+        fallback: Callable[[Sequence[E], Sequence[Any]], np.ndarray] | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
@@ -89,6 +93,10 @@ class ScoringWiring(Generic[E]):
         self.publisher = publisher or Publisher(app)
         self.metrics = metrics or Metrics()
         self.live = live  # the dashboard's state; fed with the same hand-offs as the metrics
+        # Runs in the agent, in order, inside the event's partition context: Faust tables are
+        # updated here (their changelog goes to the partition the event came from).
+        self.enrich: Callable[[E], Any] | None = enrich
+        self._enrich_failures = 0
         self._kind_metrics = self.metrics.kind(scorer.kind)
         self._consumed = self.metrics.consumed(topic)
         classifier = scorer.classifier
@@ -110,6 +118,8 @@ class ScoringWiring(Generic[E]):
             executor=executor,
             queue_size=settings.queue_size,
             metrics=self._kind_metrics,
+            # STREAMGUARD_OVERLOAD_POLICY=shed: a lane that is behind scores with the cheap fallback.
+            **self._shedding(settings, fallback),
         )
         self._dead_letter_slots = asyncio.Semaphore(_MAX_PENDING_DEAD_LETTERS)
         self._dead_letter_tasks: set[asyncio.Task[None]] = set()
@@ -133,14 +143,42 @@ class ScoringWiring(Generic[E]):
             if isinstance(result, Failure):
                 await self._dead_letter(result, event, manual, ingested)
             else:
-                await self.lane.submit(InFlight(result, event, manual), ingested)
+                item = InFlight(result, event, manual, self._context(result))
+                await self.lane.submit(item, ingested)
+
+    def _context(self, model: E) -> Any:
+        if self.enrich is None:
+            return None
+        try:
+            return self.enrich(model)
+        except Exception:  # state is an aid to the score: without it the event is still scored
+            # The first failure with its traceback; the rest would repeat it for every event.
+            report = log.exception if self._enrich_failures == 0 else log.debug
+            report("looking up state for %s failed; scoring it without", model.event_id)
+            self._enrich_failures += 1
+            return None
 
     # -- lane callbacks ----------------------------------------------------------------------
     def _infer(self, items: Sequence[InFlight[E]]) -> np.ndarray:
-        probs: np.ndarray = self.scorer.infer([item.model for item in items])
+        probs: np.ndarray = self.scorer.infer(
+            [item.model for item in items], [item.context for item in items]
+        )
         return probs
 
-    async def _publish(self, batch: Batch[InFlight[E]], probs: np.ndarray, scored: float) -> Awaitable[Any]:
+    def _shedding(
+        self, settings: Settings, fallback: Callable[[Sequence[E], Sequence[Any]], np.ndarray] | None
+    ) -> dict[str, Any]:
+        if settings.overload_policy != "shed" or fallback is None:
+            return {}
+
+        def score_cheaply(items: Sequence[InFlight[E]]) -> np.ndarray:
+            return fallback([item.model for item in items], [item.context for item in items])
+
+        return {"shed": ShedPolicy.for_queue(settings.sla_ms, settings.queue_size), "fallback": score_cheaply}
+
+    async def _publish(
+        self, batch: Batch[InFlight[E]], probs: np.ndarray, scored: float, degraded: bool = False
+    ) -> Awaitable[Any]:
         published = now_ms()
         outputs = self.scorer.outputs
         send = self.publisher.send
@@ -150,7 +188,15 @@ class ScoringWiring(Generic[E]):
         kind = self.scorer.kind
         deliveries = []
         for (item, ingested), row in zip(batch, probs, strict=True):
-            outs = outputs(item.model, row, ingested=ingested, scored=scored, published=published)
+            outs = outputs(
+                item.model,
+                row,
+                context=item.context,
+                ingested=ingested,
+                scored=scored,
+                published=published,
+                degraded=degraded,
+            )
             for out in outs:
                 deliveries.append(await send(out.topic, out.key, out.value))
             latency_ms = published - ingested

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -12,12 +13,15 @@ import faust
 from mode import Service
 
 from agents.app import create_app
+from agents.offsets import LogRestartGuard
 from agents.scoring import ScoringWiring
+from agents.velocity import VelocityTable, changelog_topic
 from agents.web import Readiness, WebServer, install_web_server
+from pipeline.fallback import TokenWeightFallback
 from pipeline.inference import OnnxClassifier
 from pipeline.live import LiveState
 from pipeline.metrics import Metrics
-from pipeline.models.registry import model_path
+from pipeline.models.registry import serving_model_path
 from pipeline.rules import Rules
 from pipeline.scoring import FraudScorer, SentimentScorer
 from pipeline.security import aiokafka_security
@@ -41,15 +45,22 @@ class Worker:
     live: LiveState
 
 
-def build_worker(settings: Settings, bootstrap: str) -> Worker:
-    """Load and warm up the models, then wire the Faust app. Blocking; call before the loop runs."""
+def build_worker(settings: Settings, bootstrap: str, *, transaction_partitions: int | None = None) -> Worker:
+    """Load and warm up the models, then wire the Faust app. Blocking; call before the loop runs.
+
+    ``transaction_partitions``: what ``prepare_topics`` found (default: the configured count).
+    """
     readiness = Readiness("models loaded", "lanes running")
-    fraud_model, fraud_warm = _load_and_warm_up(settings, "fraud", batch_independent=False)
+    fraud_model, fraud_warm = _load_and_warm_up(
+        settings, "fraud", settings.fraud_model, batch_independent=False
+    )
     # Dynamic int8 quantisation scales activations per batch: sentiment scores moved by up to 0.2
     # with their batch neighbours (3% of alert decisions flipped on replay). Scoring each text
     # unpadded keeps them repeatable at about the same cost for mixed-length text. Fraud scores
     # moved by < 0.003, so that model keeps true batches.
-    sentiment_model, sentiment_warm = _load_and_warm_up(settings, "sentiment", batch_independent=True)
+    sentiment_model, sentiment_warm = _load_and_warm_up(
+        settings, "sentiment", settings.sentiment_model, batch_independent=True
+    )
     readiness.set("models loaded")
 
     rules = Rules.from_settings(settings)
@@ -58,9 +69,22 @@ def build_worker(settings: Settings, bootstrap: str) -> Worker:
     # One inference thread for both lanes: two sessions running at once would fight over 2 cores.
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
     app = create_app(settings, bootstrap)
-    lanes: tuple[tuple[str, type[Any], Any, dict[int, float]], ...] = (
-        (settings.topic_transactions, Transaction, FraudScorer(fraud_model, rules, settings), fraud_warm),
-        (settings.topic_texts, TextEvent, SentimentScorer(sentiment_model, rules, settings), sentiment_warm),
+    velocity = VelocityTable(app, settings, transaction_partitions or settings.partitions)
+    lanes: tuple[tuple[str, type[Any], Any, dict[int, float], Callable[[Any], Any] | None], ...] = (
+        (
+            settings.topic_transactions,
+            Transaction,
+            FraudScorer(fraud_model, rules, settings),
+            fraud_warm,
+            velocity.enrich,
+        ),
+        (
+            settings.topic_texts,
+            TextEvent,
+            SentimentScorer(sentiment_model, rules, settings),
+            sentiment_warm,
+            None,
+        ),
     )
     wirings: tuple[ScoringWiring[Any], ...] = tuple(
         ScoringWiring(
@@ -73,39 +97,71 @@ def build_worker(settings: Settings, bootstrap: str) -> Worker:
             warm_up_ms=warm_up_ms,
             metrics=metrics,
             live=live,
+            enrich=enrich,
+            fallback=_fallback(settings, scorer.kind),
         )
-        for topic, model_cls, scorer, warm_up_ms in lanes
+        for topic, model_cls, scorer, warm_up_ms, enrich in lanes
     )
 
-    class Lanes(Service):
-        """Runs the lanes with the app; on stop, drains them before the consumer commits."""
-
-        async def on_start(self) -> None:
-            for wiring in wirings:
-                self.add_future(wiring.lane.run())
-            readiness.set("lanes running")
-
-        async def on_stop(self) -> None:
-            readiness.set("lanes running", False)
-            for wiring in wirings:
-                await wiring.lane.stop()
-            try:
-                await asyncio.wait_for(
-                    asyncio.gather(*(w.drain() for w in wirings)), timeout=_DRAIN_TIMEOUT_S
-                )
-            except TimeoutError:
-                log.warning("stopped with batches still unconfirmed: they stay unacknowledged")
+    class Lanes(LaneRunner):  # Faust instantiates extra services itself, with the app's loop
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(wirings, readiness, **kwargs)
 
     app.service(Lanes)
+    # rewinds partitions a broker restart emptied
+    app.add_dependency(LogRestartGuard(app, bootstrap, security=aiokafka_security(settings)))
     web = install_web_server(app, settings, metrics, readiness, live)
     return Worker(app, wirings, executor, metrics, web, live)
 
 
+class LaneRunner(Service):
+    """Runs the lanes with the app; on stop, drains them before the consumer commits.
+
+    A lane that dies crashes the whole worker (non-zero exit) instead of leaving a process that
+    answers /healthz but scores nothing: a supervisor restarts it and the unacknowledged events
+    are consumed again.
+    """
+
+    def __init__(self, wirings: Sequence[ScoringWiring[Any]], readiness: Readiness, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.wirings = tuple(wirings)
+        self.readiness = readiness
+
+    async def on_start(self) -> None:
+        for wiring in self.wirings:
+            self.add_future(wiring.lane.run_or_fail(self._lane_failed))
+        self.readiness.set("lanes running")
+
+    async def _lane_failed(self, reason: BaseException) -> None:
+        self.readiness.set("lanes running", False)
+        await self.crash(reason)
+
+    async def on_stop(self) -> None:
+        self.readiness.set("lanes running", False)
+        for wiring in self.wirings:
+            await wiring.lane.stop()
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(w.drain() for w in self.wirings)), timeout=_DRAIN_TIMEOUT_S
+            )
+        except TimeoutError:
+            log.warning("stopped with batches still unconfirmed: they stay unacknowledged")
+
+
+def _fallback(settings: Settings, kind: str) -> Callable[..., Any] | None:
+    """The cheap scorer an overloaded lane uses under STREAMGUARD_OVERLOAD_POLICY=shed."""
+    if settings.overload_policy != "shed":
+        return None
+    name = settings.fraud_model if kind == "fraud" else settings.sentiment_model
+    path = serving_model_path(settings.model_dir, name, kind)
+    return TokenWeightFallback.load(path, max_tokens=settings.max_tokens).predict
+
+
 def _load_and_warm_up(
-    settings: Settings, kind: str, *, batch_independent: bool
+    settings: Settings, kind: str, name: str, *, batch_independent: bool
 ) -> tuple[OnnxClassifier, dict[int, float]]:
     model = OnnxClassifier.load(
-        model_path(settings.model_dir, kind),
+        serving_model_path(settings.model_dir, name, kind),
         threads=settings.inference_threads,
         max_tokens=settings.max_tokens,
         batch_independent=batch_independent,
@@ -126,17 +182,30 @@ def _fmt(timings: dict[int, float]) -> str:
     return ", ".join(f"B{size}={ms:.1f}" for size, ms in sorted(timings.items()))
 
 
-async def prepare_topics(settings: Settings, bootstrap: str) -> None:
+async def prepare_topics(settings: Settings, bootstrap: str) -> int:
+    """Create missing topics; returns the partition count of the transactions topic."""
     security = aiokafka_security(settings)
     await wait_for_broker(bootstrap, timeout_s=30, security=security)
     topics = (*settings.input_topics, *settings.output_topics)
-    await ensure_topics(bootstrap, topics, settings.partitions, security=security)
+    counts = await ensure_topics(bootstrap, topics, settings.partitions, security=security)
+    # The velocity table's changelog must match its source topic partition for partition (Faust
+    # checks), whatever the transactions topic was created with. Compacted: it keeps the latest
+    # history of every account instead of growing without end.
+    partitions = counts.get(settings.topic_transactions) or settings.partitions
+    await ensure_topics(
+        bootstrap,
+        [changelog_topic(settings)],
+        partitions,
+        security=security,
+        config={"cleanup.policy": "compact"},
+    )
+    return partitions
 
 
 def run_worker(settings: Settings, bootstrap: str) -> None:
     """Run a worker in this process until SIGINT/SIGTERM."""
-    asyncio.run(prepare_topics(settings, bootstrap))
-    worker = build_worker(settings, bootstrap)
+    partitions = asyncio.run(prepare_topics(settings, bootstrap))
+    worker = build_worker(settings, bootstrap, transaction_partitions=partitions)
     try:
         faust.Worker(
             worker.app,

@@ -184,6 +184,12 @@ def cmd_models(args: argparse.Namespace) -> int:
     return models_main(argv)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pipeline.bench.main import run
+
+    return run(args)
+
+
 # -- parser -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -226,7 +232,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     models.add_argument("args", nargs=argparse.REMAINDER, help="build ... | eval ... (see `models --help`)")
     models.set_defaults(func=cmd_models)
+
+    bench = sub.add_parser(
+        "bench", help="StreamGuard vs broker/model floors and baselines at rising rates (`--quick`: < 3 min)"
+    )
+    _bench_arguments(bench)
+    bench.set_defaults(func=cmd_bench)
     return parser
+
+
+def _bench_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="fewer rates, shorter runs (< 3 minutes)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the JSON results here")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="results folder (default bench/results/<time>)"
+    )
+    parser.add_argument(
+        "--systems", default=None, help="comma list of streamguard,per_event_onnx,fixed_window,naive"
+    )
+    parser.add_argument("--rates", default=None, help="comma list of events/s, for every system")
+    parser.add_argument("--duration", type=float, default=None, help="seconds of traffic per rate")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="environment of every system's worker (lever experiments); repeatable",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -238,7 +271,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    result: int = args.func(args)
+    from pipeline.errors import StreamGuardError
+
+    try:
+        result: int = args.func(args)
+    except StreamGuardError as exc:
+        # Our errors say what is wrong and what to do: one line, not a traceback. A retriable one
+        # (broker unreachable) exits 1 so a supervisor retries; anything else needs a person: 2.
+        log.error("%s", exc)
+        return 1 if exc.retriable else 2
     return result
 
 

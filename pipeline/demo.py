@@ -18,7 +18,7 @@ import orjson
 
 from pipeline.security import aiokafka_security
 from pipeline.settings import Settings
-from pipeline.synthetic import generate_texts, generate_transactions
+from pipeline.synthetic import generate_texts, generate_transactions_detailed
 
 log = logging.getLogger(__name__)
 
@@ -111,17 +111,18 @@ def demo_messages(
 
     With ``clock`` set, event timestamps are the time of generation (epoch ms) so latencies measured from
     the event make sense live; ``clock=None`` keeps the synthetic timestamps (fully deterministic).
-    Malformed messages go to the transactions topic.
+    Malformed messages go to the transactions topic. Transactions are keyed by ``account_id`` (one
+    account, one partition: what the worker's velocity table needs); texts by ``event_id``.
     """
     rng = random.Random(seed)
-    transactions = _endless(lambda chunk: (e for e, _ in generate_transactions(_CHUNK, chunk)), seed)
+    transactions = _endless(lambda chunk: _live_accounts(chunk, live=clock is not None), seed)
     texts = _endless(lambda chunk: iter(generate_texts(_CHUNK, chunk)), seed)
     while True:
         is_transaction = rng.random() < _TRANSACTION_SHARE
         event = next(transactions) if is_transaction else next(texts)
         if clock is not None:
             event["timestamp"] = int(clock() * 1000)
-        key = event["event_id"].encode()
+        key = (event["account_id"] if is_transaction else event["event_id"]).encode()
         if rng.random() < settings.demo_bad_ratio:
             base = event if is_transaction else None
             value = malformed_message(rng.choice(MALFORMED_KINDS), rng, base)
@@ -130,6 +131,20 @@ def demo_messages(
             yield settings.topic_transactions, key, orjson.dumps(event)
         else:
             yield settings.topic_texts, key, orjson.dumps(event)
+
+
+def _live_accounts(chunk_seed: int, *, live: bool) -> Iterator[dict[str, Any]]:
+    """A chunk of synthetic transactions; live, each legitimate one from an account of its own.
+
+    A chunk spans 90 synthetic days. Replayed in real time, an account's ordinary purchases would come
+    seconds apart and look like card testing to the velocity features; fraud episodes keep their
+    shared account, so their bursts still do.
+    """
+    rng = random.Random(chunk_seed)
+    for row in generate_transactions_detailed(_CHUNK, chunk_seed):
+        if live and row.typology == "legit":
+            row.event["account_id"] = f"{row.event['account_id']}-{rng.getrandbits(32):08x}"
+        yield row.event
 
 
 def _endless(make_chunk: Callable[[int], Iterator[dict[str, Any]]], seed: int) -> Iterator[dict[str, Any]]:
@@ -151,12 +166,16 @@ def file_messages(settings: Settings, path: Path, topic: str | None = None) -> I
             value = line.rstrip(b"\r\n")
             if not value.strip():
                 continue
-            parsed = _try_parse(value)
-            key = parsed.get("event_id") if parsed else None
+            parsed = _try_parse(value) or {}
+            is_text = topic == settings.topic_texts or (
+                topic is None and "text" in parsed and "amount" not in parsed
+            )
+            # Transactions by account (the velocity table's partitioning), texts by event id.
+            key = parsed.get("event_id") if is_text else parsed.get("account_id", parsed.get("event_id"))
             key_bytes = key.encode() if isinstance(key, str) else None
             if topic is not None:
                 yield topic, key_bytes, value
-            elif parsed is not None and "text" in parsed and "amount" not in parsed:
+            elif is_text:
                 yield settings.topic_texts, key_bytes, value
             else:
                 yield settings.topic_transactions, key_bytes, value

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pipeline import velocity as account_velocity
+from pipeline.velocity import NO_HISTORY, VELOCITY_FEATURE_NAMES, Velocity
 from schemas.transaction import Transaction
 
 # Units of each currency per US dollar, approximate and static: the model needs the magnitude of an
@@ -116,6 +118,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "country_currency_mismatch",  # paid in a currency the country does not use: card used abroad
     "mcc_missing",
     *_MCC_BUCKETS,
+    *VELOCITY_FEATURE_NAMES,  # per-account activity before this transaction (pipeline.velocity)
 )
 N_FEATURES = len(FEATURE_NAMES)
 
@@ -123,6 +126,7 @@ _INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 _CHANNEL_INDEX: dict[str | None, int] = {name: _INDEX[f"channel_{name}"] for name in _CHANNELS}
 _CHANNEL_INDEX[None] = _INDEX["channel_unknown"]
 _MCC_INDEX = {mcc: _INDEX[bucket] for bucket, codes in _MCC_BUCKETS.items() for mcc in codes}
+_VELOCITY_START = _INDEX[VELOCITY_FEATURE_NAMES[0]]
 _MCC_LABEL = {
     "mcc_quasi_cash": "quasi-cash/crypto/money transfer",
     "mcc_digital_gift": "digital goods/gift cards",
@@ -159,7 +163,7 @@ def currency_mismatch(tx: Transaction) -> bool:
     return tx.country not in countries if countries is not None else tx.country != tx.currency[:2]
 
 
-def _feature_row(tx: Transaction) -> list[float]:
+def _feature_row(tx: Transaction, velocity: Velocity) -> list[float]:
     row = [0.0] * N_FEATURES
     usd = amount_usd(tx)
     row[0] = math.log1p(usd)
@@ -180,19 +184,46 @@ def _feature_row(tx: Transaction) -> list[float]:
         bucket = _MCC_INDEX.get(tx.mcc)
         if bucket is not None:
             row[bucket] = 1.0
+    row[_VELOCITY_START : _VELOCITY_START + len(VELOCITY_FEATURE_NAMES)] = velocity.as_features()
     return row
 
 
-def transaction_features(tx: Transaction) -> np.ndarray:
+def transaction_features(tx: Transaction, velocity: Velocity = NO_HISTORY) -> np.ndarray:
     """float32 [F], in the order of ``FEATURE_NAMES``."""
-    return np.array(_feature_row(tx), dtype=np.float32)
+    return np.array(_feature_row(tx, velocity), dtype=np.float32)
 
 
-def transaction_features_batch(txs: Sequence[Transaction]) -> np.ndarray:
-    """float32 [B, F]: one numpy conversion per batch instead of one per event."""
+def transaction_features_batch(
+    txs: Sequence[Transaction], velocities: Sequence[Velocity] | None = None
+) -> np.ndarray:
+    """float32 [B, F]: one numpy conversion per batch instead of one per event.
+
+    Without ``velocities`` every account counts as having no recent activity.
+    """
     if not txs:
         return np.zeros((0, N_FEATURES), dtype=np.float32)
-    return np.array([_feature_row(tx) for tx in txs], dtype=np.float32)
+    if velocities is None:
+        return np.array([_feature_row(tx, NO_HISTORY) for tx in txs], dtype=np.float32)
+    rows = [_feature_row(tx, v) for tx, v in zip(txs, velocities, strict=True)]
+    return np.array(rows, dtype=np.float32)
+
+
+def observe_velocity(history: bytes | None, tx: Transaction) -> tuple[Velocity, bytes]:
+    """Velocity of ``tx`` from its account's stored history, and the history to store after it."""
+    return account_velocity.observe(history, tx, amount_usd(tx))
+
+
+def replay_velocities(txs: Sequence[Transaction]) -> list[Velocity]:
+    """Each transaction's velocity as a worker would compute it seeing them in time order.
+
+    The model build runs its synthetic data through this; results come back in input order.
+    """
+    histories: dict[str, bytes] = {}
+    out: list[Velocity] = [NO_HISTORY] * len(txs)
+    for index in sorted(range(len(txs)), key=lambda i: txs[i].timestamp):
+        tx = txs[index]
+        out[index], histories[tx.account_id] = observe_velocity(histories.get(tx.account_id), tx)
+    return out
 
 
 # Descriptor words that point at a cash-out or card-testing merchant, for alert reasons only.
@@ -208,9 +239,9 @@ def _money(value: float, currency: str) -> str:
     return f"{value:,.2f} {currency}"
 
 
-def feature_drivers(tx: Transaction) -> list[str]:
+def feature_drivers(tx: Transaction, velocity: Velocity = NO_HISTORY) -> list[str]:
     """Short, human-readable notable facts about a transaction, used as alert reasons."""
-    drivers: list[str] = []
+    drivers = account_velocity.velocity_drivers(velocity)
     usd = amount_usd(tx)
     if usd >= LARGE_USD:
         drivers.append(f"amount {_money(tx.amount, tx.currency)} (large)")

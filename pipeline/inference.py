@@ -9,7 +9,8 @@ little with its batch neighbours and padding (measured on held-out tweets: mean 
 sentiment alert decisions flip between batched and one-by-one scoring; transactions: < 0.004).
 ``batch_independent=True`` runs each text on its own: deterministic scores that replay exactly. On
 mixed-length tweets that costs about the same as a padded batch (no padding work); on short,
-similar-length transaction texts it is ~1.7x slower.
+similar-length transaction texts it is ~1.7x slower. Being repeatable, such a model also keeps a
+bounded cache of scores by text (``pipeline.score_cache``): a repeated text is not run again.
 """
 
 from __future__ import annotations
@@ -31,9 +32,13 @@ from pipeline.models.registry import (
     read_meta,
 )
 from pipeline.models.token_weights import load_token_weights
+from pipeline.score_cache import ScoreCache
 from pipeline.tokenize import MAX_POSITIONS, TextTokenizer
 
-__all__ = ["ModelNotBuiltError", "OnnxClassifier", "choose_providers"]
+__all__ = ["DEFAULT_SCORE_CACHE_SIZE", "ModelNotBuiltError", "OnnxClassifier", "choose_providers"]
+
+# Texts whose scores are kept by a batch-independent model (a few MB at most).
+DEFAULT_SCORE_CACHE_SIZE = 4096
 
 # Representative input for warm-up: about 32 tokens, like a typical tweet.
 _WARM_UP_TEXT = (
@@ -65,6 +70,7 @@ class OnnxClassifier:
         token_weights: dict[str, float],
         *,
         batch_independent: bool = False,
+        cache_size: int = 0,
     ) -> None:
         self.batch_independent = batch_independent
         self._session = session
@@ -80,6 +86,9 @@ class OnnxClassifier:
         self.provider = str(session.get_providers()[0])
         self._input_names = {i.name for i in session.get_inputs()}
         self._needs_features = "features" in self._input_names
+        # Exact only when a text's score depends on the text alone: no batch neighbours, no features.
+        cacheable = batch_independent and not self._needs_features and cache_size > 0
+        self.cache = ScoreCache(cache_size) if cacheable else None
 
     @classmethod
     def load(
@@ -89,8 +98,14 @@ class OnnxClassifier:
         threads: int = 2,
         max_tokens: int = 128,
         batch_independent: bool = False,
+        cache_size: int | None = None,
     ) -> OnnxClassifier:
-        """Opens ``<model_dir>/<kind>`` (or its model.onnx); raises ModelNotBuiltError if unusable."""
+        """Opens ``<model_dir>/<kind>`` (or its model.onnx); raises ModelNotBuiltError if unusable.
+
+        ``cache_size`` (default ``DEFAULT_SCORE_CACHE_SIZE``; 0 turns it off) only applies to a
+        batch-independent model without features."""
+        if cache_size is None:
+            cache_size = DEFAULT_SCORE_CACHE_SIZE
         import onnxruntime as ort
 
         path = Path(model_path)
@@ -106,6 +121,10 @@ class OnnxClassifier:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle intra-op threads spin-wait for the next run by default. On our 2 cores, shared with
+        # the event loop and the broker, that doubled the CPU time of a run (measured 8-9 vs 4 ms
+        # per text) and the spinning thread delayed everything else.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             session = ort.InferenceSession(
                 str(path / MODEL_FILE), options, providers=choose_providers(ort.get_available_providers())
@@ -116,7 +135,14 @@ class OnnxClassifier:
             token_weights = load_token_weights(path / TOKEN_WEIGHTS_FILE)
         except Exception as exc:  # onnxruntime raises its own exception types (InvalidProtobuf, Fail)
             raise ModelNotBuiltError(path, f"cannot load artefacts: {exc}") from exc
-        classifier = cls(session, tokenizer, meta, token_weights, batch_independent=batch_independent)
+        classifier = cls(
+            session,
+            tokenizer,
+            meta,
+            token_weights,
+            batch_independent=batch_independent,
+            cache_size=cache_size,
+        )
         classifier._check_outputs(path)
         return classifier
 
@@ -135,6 +161,28 @@ class OnnxClassifier:
         """Probabilities float32 [B, C], rows in input order and labels in ``self.labels`` order."""
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
+        if self.cache is not None and features is None:
+            return self._predict_cached(texts, self.cache)
+        return self._predict(texts, features)
+
+    def _predict_cached(self, texts: Sequence[str], cache: ScoreCache) -> np.ndarray:
+        """Cached rows as they are; each distinct missing text run once, then kept."""
+        out = np.empty((len(texts), len(self.labels)), dtype=np.float32)
+        missing: dict[str, list[int]] = {}
+        for i, text in enumerate(texts):
+            row = cache.get(text)
+            if row is None:
+                missing.setdefault(text, []).append(i)
+            else:
+                out[i] = row
+        if missing:
+            fresh = self._predict(list(missing), None)
+            for (text, rows), probs in zip(missing.items(), fresh, strict=True):
+                out[rows] = probs
+                cache.put(text, probs)
+        return out
+
+    def _predict(self, texts: Sequence[str], features: np.ndarray | None) -> np.ndarray:
         batch = self._tokenizer.encode(texts)
         feeds: dict[str, np.ndarray] = {
             "input_ids": batch.input_ids,
@@ -176,7 +224,7 @@ class OnnxClassifier:
             runs = []
             for _ in range(5):
                 start = time.perf_counter()
-                self.predict(texts, feats)
+                self._predict(texts, feats)  # never the cache: these timings drive the batcher
                 runs.append((time.perf_counter() - start) * 1000.0)
             timings[size] = statistics.median(runs[1:])  # the first run pays one-off allocations
         return timings

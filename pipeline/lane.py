@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,6 +21,7 @@ from typing import Generic, TypeVar
 from pipeline.batching import MicroBatcher
 from pipeline.errors import StreamGuardError
 from pipeline.metrics import KindMetrics
+from pipeline.overload import ShedPolicy
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -27,6 +29,9 @@ R = TypeVar("R")
 log = logging.getLogger(__name__)
 
 Batch = list[tuple[T, float]]
+
+# Waits before re-sending a batch whose publication failed (~15 s in all); then the lane fails.
+PUBLISH_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 def now_ms() -> float:
@@ -42,9 +47,11 @@ class LaneStoppedError(StreamGuardError):
 class ScoringLane(Generic[T, R]):
     """One lane per model. ``infer`` is synchronous and runs in ``executor``.
 
-    ``publish(batch, result, scored_ms)`` hands every output to the producer and returns an
-    awaitable that completes when the broker has confirmed them all; ``on_done(batch)`` then
+    ``publish(batch, result, scored_ms, degraded)`` hands every output to the producer and returns
+    an awaitable that completes when the broker has confirmed them all; ``on_done(batch)`` then
     acknowledges the inputs. At most ``max_inflight`` batches await confirmation at once.
+    With ``shed`` and ``fallback``, a batch taken while the lane is behind (``ShedPolicy.behind``)
+    is scored by ``fallback`` on the event loop instead of the model, and published ``degraded``.
     With ``metrics``, every batch's size and inference time are observed and the queue depth is
     read at each scrape.
     """
@@ -55,14 +62,18 @@ class ScoringLane(Generic[T, R]):
         batcher: MicroBatcher[T],
         *,
         infer: Callable[[Sequence[T]], R],
-        publish: Callable[[Batch[T], R, float], Awaitable[Awaitable[object]]],
+        publish: Callable[[Batch[T], R, float, bool], Awaitable[Awaitable[object]]],
         on_done: Callable[[Batch[T]], Awaitable[None]],
         executor: Executor,
         queue_size: int,
         max_inflight: int = 8,
         clock: Callable[[], float] = now_ms,
         metrics: KindMetrics | None = None,
+        shed: ShedPolicy | None = None,
+        fallback: Callable[[Sequence[T]], R] | None = None,
     ) -> None:
+        if (shed is None) != (fallback is None):
+            raise ValueError("shed and fallback go together")
         self.name = name
         self._batcher = batcher
         self._infer = infer
@@ -77,6 +88,8 @@ class ScoringLane(Generic[T, R]):
         self._stopping = False
         self._failure: BaseException | None = None
         self._metrics = metrics
+        self._shed = shed
+        self._fallback = fallback
         if metrics is not None:
             metrics.track_queue_depth(self.__len__)
 
@@ -117,6 +130,29 @@ class ScoringLane(Generic[T, R]):
             self._failure = exc
             raise
 
+    async def run_or_fail(self, on_failure: Callable[[BaseException], Awaitable[None]]) -> None:
+        """``run``, and if the loop dies of anything but cancellation, log the cause and hand it to
+        ``on_failure`` instead of raising into a task nobody awaits.
+
+        A dead lane must not leave a worker that looks alive but scores nothing: the worker crashes
+        itself in ``on_failure`` (non-zero exit), a supervisor restarts it, and every event not yet
+        acknowledged is consumed again from the last committed offset.
+        """
+        try:
+            await self.run()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            cause = exc.__cause__ if isinstance(exc, LaneStoppedError) and exc.__cause__ else exc
+            log.critical(
+                "lane %s failed: %r; stopping the worker so that it is restarted and its "
+                "unacknowledged events are consumed again",
+                self.name,
+                cause,
+                exc_info=cause,
+            )
+            await on_failure(cause)
+
     async def stop(self) -> None:
         """Stop taking events; ``run`` drains pending batches and returns."""
         self._stopping = True
@@ -130,27 +166,67 @@ class ScoringLane(Generic[T, R]):
         for _ in batch:
             self._slots.release()
         items = [item for item, _ in batch]
-        loop = asyncio.get_running_loop()
-        started = time.perf_counter()
-        result = await loop.run_in_executor(self._executor, self._infer, items)
-        inference_ms = (time.perf_counter() - started) * 1000.0
-        self._batcher.estimator.observe(len(items), inference_ms)
-        if self._metrics is not None:
-            self._metrics.observe_batch(len(items), inference_ms)
+        degraded = self._behind(batch)
+        if degraded:
+            assert self._fallback is not None
+            result = self._fallback(items)  # microseconds per event: not worth a thread hop
+        else:
+            loop = asyncio.get_running_loop()
+            started = time.perf_counter()
+            result = await loop.run_in_executor(self._executor, self._infer, items)
+            inference_ms = (time.perf_counter() - started) * 1000.0
+            self._batcher.estimator.observe(len(items), inference_ms)
+            if self._metrics is not None:
+                self._metrics.observe_batch(len(items), inference_ms)
         scored_ms = self._clock()
         await self._inflight.acquire()
         try:
-            delivered = await self._publish(batch, result, scored_ms)
+            delivered = await self._publish(batch, result, scored_ms, degraded)
         except BaseException:
             self._inflight.release()
             raise
-        task = asyncio.create_task(self._confirm(batch, delivered))
+        if degraded and self._metrics is not None:
+            self._metrics.observe_degraded(len(batch))
+        republish = functools.partial(self._publish, batch, result, scored_ms, degraded)
+        task = asyncio.create_task(self._confirm(batch, delivered, republish))
         self._confirmations.add(task)
         task.add_done_callback(self._confirmations.discard)
 
-    async def _confirm(self, batch: Batch[T], delivered: Awaitable[object]) -> None:
+    def _behind(self, batch: Batch[T]) -> bool:
+        if self._shed is None or self._stopping:
+            return False
+        return self._shed.behind(
+            oldest_ingested_ms=batch[0][1],
+            now_ms=self._clock(),
+            predicted_ms=self._batcher.estimator.predict(len(batch)),
+            queued=len(self._batcher) + len(batch),
+        )
+
+    async def _confirm(
+        self,
+        batch: Batch[T],
+        delivered: Awaitable[object],
+        republish: Callable[[], Awaitable[Awaitable[object]]],
+    ) -> None:
         try:
-            await delivered
+            for delay_s in (*PUBLISH_RETRY_DELAYS_S, None):
+                try:
+                    await delivered
+                    break
+                except Exception as exc:
+                    if delay_s is None or self._stopping:
+                        raise
+                    # A broker restarting, a topic not yet recreated: outputs are idempotent (keyed
+                    # by event_id, deterministic alert ids), so sending the batch again is safe.
+                    log.warning(
+                        "lane %s: publishing a batch of %d failed (%r); sending it again in %g s",
+                        self.name,
+                        len(batch),
+                        exc,
+                        delay_s,
+                    )
+                    await asyncio.sleep(delay_s)
+                    delivered = await republish()
             await self._on_done(batch)
         except BaseException as exc:
             # A lost output must not be acknowledged: fail the lane so the worker stops and the

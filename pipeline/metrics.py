@@ -36,6 +36,7 @@ class KindMetrics:
         "_alerts",
         "_alerts_family",
         "_batch_size",
+        "_degraded",
         "_inference_ms",
         "_latency_ms",
         "_queue_depth",
@@ -49,6 +50,7 @@ class KindMetrics:
         self._scores = metrics.scores.labels(kind)
         self._latency_ms = metrics.latency_ms.labels(kind)
         self._sla_misses = metrics.sla_misses.labels(kind)
+        self._degraded = metrics.degraded_scores.labels(kind)
         self._batch_size = metrics.batch_size.labels(kind)
         self._inference_ms = metrics.inference_ms.labels(kind)
         self._queue_depth = metrics.queue_depth.labels(kind)
@@ -71,6 +73,10 @@ class KindMetrics:
             if child is None:  # a severity unknown today: count it rather than drop it
                 child = self._alerts[alert_severity] = self._alerts_family.labels(self.kind, alert_severity)
             child.inc()
+
+    def observe_degraded(self, count: int) -> None:
+        """``count`` scores made by the fallback of an overloaded lane, handed to the producer."""
+        self._degraded.inc(count)
 
     def track_queue_depth(self, depth: Callable[[], int]) -> None:
         """Read the lane's queue depth from ``depth`` at every scrape (costs nothing per event)."""
@@ -108,6 +114,12 @@ class Metrics:
         )
         self.sla_misses = Counter(
             f"{PREFIX}_sla_misses", "Scores published later than the SLA", ["kind"], registry=r
+        )
+        self.degraded_scores = Counter(
+            f"{PREFIX}_degraded_scores",
+            "Scores made by the cheap fallback of an overloaded lane (overload policy shed)",
+            ["kind"],
+            registry=r,
         )
         self.batch_size = Histogram(
             f"{PREFIX}_batch_size", "Events per model batch", ["kind"], buckets=BATCH_SIZE_BUCKETS, registry=r

@@ -37,6 +37,7 @@ def score_record(
     scored: float,
     published: float,
     sla_ms: float,
+    degraded: bool = False,
 ) -> dict[str, Any]:
     """One record for ``scores.*``. Raises ModelOutputError for a score that is not a probability."""
     latency_ms = published - ingested
@@ -58,6 +59,7 @@ def score_record(
         "latency_ms": float(latency_ms),
         "sla_ms": float(sla_ms),
         "sla_met": latency_ms <= sla_ms,
+        "degraded": degraded,
     }
 
 

@@ -2,20 +2,22 @@
 
 A ``Scorer`` owns one model and knows its kind's conventions: which text and features feed the
 model, which probability is the score, which label is shown, which rules may raise an alert and
-which topics the score and the alert go to.
+which topics the score and the alert go to. An event may come with a *context*: state the worker
+looked up for it before batching (a transaction's account velocity); it is ``None`` when there is none.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
 from pipeline import features, records
 from pipeline.rules import RuleHit, Rules
 from pipeline.settings import Settings
+from pipeline.velocity import NO_HISTORY, Velocity
 from schemas import TextEvent, Transaction
 
 E = TypeVar("E", Transaction, TextEvent)
@@ -69,19 +71,21 @@ class Scorer(Generic[E]):
         }
 
     # -- hooks per kind ----------------------------------------------------------------------
-    def model_inputs(self, events: Sequence[E]) -> tuple[list[str], np.ndarray | None]:
+    def model_inputs(
+        self, events: Sequence[E], contexts: Sequence[Any] | None = None
+    ) -> tuple[list[str], np.ndarray | None]:
         raise NotImplementedError
 
     def label(self, probs: np.ndarray) -> str:
         return self._labels[int(np.argmax(probs))]
 
-    def rule_hits(self, event: E, score: float) -> list[RuleHit]:
+    def rule_hits(self, event: E, score: float, context: Any) -> list[RuleHit]:
         raise NotImplementedError
 
     # -- shared ------------------------------------------------------------------------------
-    def infer(self, events: Sequence[E]) -> np.ndarray:
+    def infer(self, events: Sequence[E], contexts: Sequence[Any] | None = None) -> np.ndarray:
         """Probabilities [B, C]; runs in the inference thread."""
-        texts, feats = self.model_inputs(events)
+        texts, feats = self.model_inputs(events, contexts)
         return self.classifier.predict(texts, feats)
 
     def outputs(
@@ -89,9 +93,11 @@ class Scorer(Generic[E]):
         event: E,
         probs: np.ndarray,
         *,
+        context: Any = None,
         ingested: float,
         scored: float,
         published: float,
+        degraded: bool = False,
     ) -> list[Output]:
         score = float(probs[self._alert_index])
         record = records.score_record(
@@ -106,10 +112,11 @@ class Scorer(Generic[E]):
             scored=scored,
             published=published,
             sla_ms=self.sla_ms,
+            degraded=degraded,
         )
         key = event.event_id.encode()
         out = [Output(self.score_topic, key, records.to_json(record))]
-        hits = self.rule_hits(event, score)
+        hits = self.rule_hits(event, score, context)
         if hits:
             alert = records.alert_record(record, hits, event.model_dump(mode="json", exclude_none=True))
             out.append(Output(self.alert_topic, key, records.to_json(alert), alert["severity"]))
@@ -128,18 +135,21 @@ class FraudScorer(Scorer[Transaction]):
         )
         self._rules = rules
 
-    def model_inputs(self, events: Sequence[Transaction]) -> tuple[list[str], np.ndarray | None]:
+    def model_inputs(
+        self, events: Sequence[Transaction], contexts: Sequence[Any] | None = None
+    ) -> tuple[list[str], np.ndarray | None]:
         texts = [features.transaction_text(tx) for tx in events]
-        return texts, features.transaction_features_batch(events)
+        velocities = None if contexts is None else [_velocity(c) for c in contexts]
+        return texts, features.transaction_features_batch(events, velocities)
 
     def label(self, probs: np.ndarray) -> str:
         # The label follows the alert threshold, not argmax, so "fraud" means "would alert".
         return "fraud" if float(probs[self._alert_index]) >= self._threshold else "legit"
 
-    def rule_hits(self, event: Transaction, score: float) -> list[RuleHit]:
+    def rule_hits(self, event: Transaction, score: float, context: Any) -> list[RuleHit]:
         if not self._rules.fraud(event, score, ()):
             return []  # the common case: skip computing explanations
-        drivers = features.feature_drivers(event) + self.classifier.token_drivers(
+        drivers = features.feature_drivers(event, _velocity(context)) + self.classifier.token_drivers(
             features.transaction_text(event)
         )
         return self._rules.fraud(event, score, drivers)
@@ -157,10 +167,17 @@ class SentimentScorer(Scorer[TextEvent]):
         )
         self._rules = rules
 
-    def model_inputs(self, events: Sequence[TextEvent]) -> tuple[list[str], np.ndarray | None]:
+    def model_inputs(
+        self, events: Sequence[TextEvent], contexts: Sequence[Any] | None = None
+    ) -> tuple[list[str], np.ndarray | None]:
         return [ev.text for ev in events], None
 
-    def rule_hits(self, event: TextEvent, score: float) -> list[RuleHit]:
+    def rule_hits(self, event: TextEvent, score: float, context: Any) -> list[RuleHit]:
         if not self._rules.sentiment(event, score, ()):
             return []
         return self._rules.sentiment(event, score, self.classifier.token_drivers(event.text))
+
+
+def _velocity(context: Any) -> Velocity:
+    # A transaction scored without the worker's table (a test, a tool) has no known history.
+    return context if isinstance(context, Velocity) else NO_HISTORY

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int = Field(
         default=5, ge=0, description="consumer fetch wait; Faust's hard-coded 1,500 ms costs ~700 ms/event"
     )
+    idle_fetch_max_wait_ms: int = Field(
+        default=25, ge=0, description="fetch wait after 1 s without events: less idle CPU, first event waits"
+    )
     session_timeout_s: float = Field(
         default=6.0, gt=0, description="consumer group session; join takes ~half"
     )
@@ -83,10 +86,22 @@ class Settings(BaseSettings):
         default=2.0, ge=0, description="time kept back for serialising and handing to the producer"
     )
     queue_size: int = Field(default=2048, ge=1, description="bounded queue of events awaiting a batch")
+    overload_policy: Literal["queue", "shed"] = Field(
+        default="queue",
+        description="queue: score every event with the model, accept SLA misses; shed: while a lane "
+        "is behind, score with a cheap fallback marked degraded (nothing is dropped)",
+    )
     max_message_bytes: int = Field(default=1_000_000, ge=1, description="larger inputs are dead letters")
 
     # --- inference --------------------------------------------------------------------------
     model_dir: Path = Field(default=Path("models"), description="where built models are cached")
+    fraud_model: str = Field(
+        default="fraud", description="serving model for transactions: a directory in model_dir"
+    )
+    sentiment_model: str = Field(
+        default="sentiment",
+        description="serving model for texts: a directory in model_dir (`sentiment-student`: 3 layers)",
+    )
     inference_threads: int = Field(default=2, ge=1, description="onnxruntime intra-op threads")
     max_tokens: int = Field(default=128, ge=8, description="texts are truncated to this many tokens")
 

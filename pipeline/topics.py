@@ -51,15 +51,16 @@ async def ensure_topics(
     timeout_s: float = 30,
     *,
     security: Mapping[str, Any] | None = None,
-) -> None:
-    """Create the missing ``topics`` with ``partitions`` partitions and replication factor 1.
+    config: Mapping[str, str] | None = None,
+) -> dict[str, int]:
+    """Create the missing ``topics`` with ``partitions`` partitions, replication factor 1 and ``config``.
 
     Topics that already exist are left as they are (also when another process creates one at the same
-    time). Returns once every topic shows up in the cluster metadata.
+    time). Returns, once every topic shows up in the cluster metadata, each topic's partition count.
     """
     wanted = list(dict.fromkeys(topics))
     if not wanted:
-        return
+        return {}
     deadline = time.monotonic() + timeout_s
     await wait_for_broker(bootstrap, timeout_s, security=security)
     admin = _admin(bootstrap, timeout_s, security)
@@ -70,11 +71,12 @@ async def ensure_topics(
         if missing:
             log.info("creating topics %s with %d partitions", ", ".join(missing), partitions)
             response = await admin.create_topics(
-                [NewTopic(name, partitions, 1) for name in missing], timeout_ms=int(timeout_s * 1000)
+                [NewTopic(name, partitions, 1, topic_configs=dict(config or {})) for name in missing],
+                timeout_ms=int(timeout_s * 1000),
             )
             _raise_for_topic_errors(response.topic_errors)
         await _wait_until_listed(admin, wanted, deadline)
-        await _warn_about_partition_counts(admin, wanted, partitions)
+        return await _partition_counts(admin, wanted, partitions)
     except KafkaError as exc:
         raise BrokerError(f"creating topics on {bootstrap} failed: {exc!r}", retriable=exc.retriable) from exc
     finally:
@@ -109,12 +111,12 @@ async def _wait_until_listed(admin: AIOKafkaAdminClient, wanted: list[str], dead
         await asyncio.sleep(_RETRY_BACKOFF_S / 4)
 
 
-async def _warn_about_partition_counts(
-    admin: AIOKafkaAdminClient, wanted: list[str], partitions: int
-) -> None:
+async def _partition_counts(admin: AIOKafkaAdminClient, wanted: list[str], partitions: int) -> dict[str, int]:
     # Existing topics keep their partition count (and Tansu cannot add partitions): say so, don't fail.
+    counts = {}
     for description in await admin.describe_topics(wanted):
-        count = len(description.get("partitions", []))
+        topic, count = description.get("topic"), len(description.get("partitions", []))
+        counts[topic] = count
         if count and count != partitions:
-            topic = description.get("topic")
             log.warning("topic %s has %d partitions, not the configured %d", topic, count, partitions)
+    return counts

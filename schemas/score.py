@@ -41,3 +41,8 @@ class ScoreRecord(BaseModel):
     latency_ms: float = Field(description="published - ingested")
     sla_ms: float
     sla_met: bool
+    degraded: bool = Field(
+        default=False,
+        description="scored by the cheap fallback of an overloaded worker (STREAMGUARD_OVERLOAD_POLICY="
+        "shed), not by the model: token weights and transaction features, uncalibrated",
+    )

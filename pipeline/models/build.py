@@ -1,4 +1,7 @@
-"""Builds the classifiers into ``<model_dir>/<kind>/``: export, quantize, train heads, compose, verify.
+"""Builds the classifiers into ``<model_dir>/<target>/``: export, quantize, train, compose, verify.
+
+Targets are the default model of each kind (``sentiment``, ``fraud``; built when missing) and the
+optional ``sentiment-student`` (a 3-layer distilled "sentiment" model; built only when asked for).
 
 The encoder is exported and quantized once per build and shared by both models. Each model is
 written into a temporary directory inside ``model_dir`` and renamed into place when complete, so a
@@ -24,7 +27,7 @@ from pipeline.models.config import (
     SentimentMethod,
 )
 from pipeline.models.progress import BuildProgress
-from pipeline.models.registry import KINDS, is_built, model_path, read_meta
+from pipeline.models.registry import BUILD_TARGETS, KINDS, STUDENT_MODEL, is_complete, read_meta
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +36,19 @@ CACHE_DIR = ".cache"
 
 Builder = Callable[[Path, BuildContext], dict[str, Any]]
 
+TARGETS = BUILD_TARGETS
+
 
 def _builders() -> dict[str, Builder]:
     from pipeline.models.fraud import build_fraud
     from pipeline.models.sentiment import build_sentiment
+    from pipeline.models.sentiment_student import build_student_sentiment
 
-    return {"sentiment": build_sentiment, "fraud": build_fraud}
+    return {"sentiment": build_sentiment, "fraud": build_fraud, STUDENT_MODEL: build_student_sentiment}
+
+
+def is_target_built(model_dir: Path, target: str) -> bool:
+    return is_complete(Path(model_dir) / target, TARGETS[target])
 
 
 def build_models(
@@ -51,18 +61,19 @@ def build_models(
     sentiment: SentimentMethod | None = None,
     kinds: Sequence[str] = KINDS,
 ) -> dict[str, dict[str, Any]]:
-    """Builds each missing model of ``kinds`` (every one with ``force``); returns meta.json of each
-    kind. ``sentiment`` picks the sentiment method ("head" or "finetune") over the config's."""
+    """Builds each missing model of ``kinds`` (build targets: keys of ``TARGETS``; every one with
+    ``force``); returns meta.json of each. ``sentiment`` picks the sentiment method ("head" or
+    "finetune") over the config's."""
     model_dir = Path(model_dir)
     config = config or (SMOKE_CONFIG if smoke else FULL_CONFIG)
     if sentiment is not None:
         config = config.with_sentiment_method(sentiment)
-    unknown = set(kinds) - set(KINDS)
+    unknown = set(kinds) - set(TARGETS)
     if unknown:
-        raise ValueError(f"unknown model kinds {sorted(unknown)}; expected some of {KINDS}")
-    todo = [kind for kind in KINDS if kind in kinds and (force or not is_built(model_dir, kind))]
+        raise ValueError(f"unknown model kinds {sorted(unknown)}; expected some of {tuple(TARGETS)}")
+    todo = [kind for kind in TARGETS if kind in kinds and (force or not is_target_built(model_dir, kind))]
     results: dict[str, dict[str, Any]] = {
-        kind: read_meta(model_path(model_dir, kind)) for kind in KINDS if kind in kinds and kind not in todo
+        kind: read_meta(model_dir / kind) for kind in TARGETS if kind in kinds and kind not in todo
     }
     if not todo:
         return results
@@ -82,13 +93,13 @@ def build_models(
             staging = work / kind
             staging.mkdir()
             results[kind] = builders[kind](staging, context)
-            _install(staging, model_path(model_dir, kind))
+            _install(staging, model_dir / kind)
             log.info(
                 "built %s model %s in %.1f s", kind, results[kind]["version"], results[kind]["build_seconds"]
             )
         steps = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in reporter.timings.items())
     log.info("model build finished in %.1f s (%s)", time.perf_counter() - started, steps)
-    return {kind: results[kind] for kind in KINDS if kind in results}
+    return {kind: results[kind] for kind in TARGETS if kind in results}
 
 
 def _seed_everything(config: BuildConfig) -> None:

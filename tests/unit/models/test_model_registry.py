@@ -40,3 +40,31 @@ def test_read_meta_errors_are_not_retriable(tmp_path: Path) -> None:
     with pytest.raises(ModelNotBuiltError) as info:
         read_meta(path)
     assert isinstance(info.value, StreamGuardError) and not info.value.retriable
+
+
+def test_serving_model_path_accepts_any_built_model_directory(tmp_path: Path) -> None:
+    from pipeline.models.registry import check_kind, serving_model_path
+
+    student = tmp_path / "sentiment-student"
+    student.mkdir()
+    (student / "meta.json").write_text(json.dumps({"kind": "sentiment", "labels": ["negative"]}))
+    assert serving_model_path(tmp_path, "sentiment-student") == student
+    assert serving_model_path(tmp_path, "sentiment-student", "sentiment") == student
+    with pytest.raises(ModelNotBuiltError, match="'fraud' model is needed"):
+        serving_model_path(tmp_path, "sentiment-student", "fraud")
+    with pytest.raises(ModelNotBuiltError, match="does not exist"):
+        serving_model_path(tmp_path, "sentiment-large")
+    for bad in ("", "..", ".cache", "a/b", "../sentiment"):
+        with pytest.raises(ValueError, match="directory name"):
+            serving_model_path(tmp_path, bad)
+    with pytest.raises(ValueError, match="unknown model kind"):
+        serving_model_path(tmp_path, "sentiment-student", "spam")
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "meta.json").write_text(json.dumps({"kind": "spam", "labels": ["x"]}))
+    with pytest.raises(ModelNotBuiltError, match="lacks kind"):
+        serving_model_path(tmp_path, "odd")
+    check_kind(student, {"kind": "sentiment"}, "sentiment")
+    with pytest.raises(ModelNotBuiltError) as info:
+        check_kind(student, {"kind": "sentiment"}, "fraud")
+    assert not info.value.retriable

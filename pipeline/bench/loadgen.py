@@ -1,0 +1,167 @@
+"""Open-loop producer and an independent collector of scores, in the benchmark's own process.
+
+Latency of an event = the moment the collector's fetch returned its score - the event's scheduled
+send time. The collector is a plain assigned consumer (no group), so it neither joins nor commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from pipeline.bench.schedule import BenchEvent, open_loop_offsets
+from pipeline.bench.stats import LatencySummary, RunSummary, summarize_run
+
+# The collector is one more hop for every system alike; the worker's own fetch wait (5 ms) is
+# the same compromise between latency and broker CPU.
+COLLECTOR_FETCH_WAIT_MS = 5
+
+
+class Collector:
+    """Reads score topics from the beginning and times the scores of awaited event ids."""
+
+    def __init__(self, bootstrap: str, topics: Sequence[str], security: Mapping[str, Any]) -> None:
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=COLLECTOR_FETCH_WAIT_MS,
+            **security,
+        )
+        self._topics = list(topics)
+        self._due: dict[bytes, float] = {}  # event id -> scheduled send (monotonic s)
+        self.latencies_ms: list[float] = []
+        self.worker_ms: list[float] = []  # the worker's own ingested -> published, where it says
+        self.first_receive_s = 0.0
+        self.last_receive_s = 0.0
+        self._all_in = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        consumer = self._consumer
+        await consumer.start()
+        partitions: list[TopicPartition] = []
+        for topic in self._topics:
+            found: set[int] | None = None
+            for _ in range(50):  # freshly created topics take a moment to show in metadata
+                found = consumer.partitions_for_topic(topic)
+                if found:
+                    break
+                await consumer._client.force_metadata_update()
+                await asyncio.sleep(0.1)
+            if not found:
+                raise RuntimeError(f"topic {topic} has no partitions")
+            partitions += [TopicPartition(topic, p) for p in sorted(found)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._consumer.stop()
+
+    def expect(self, event_id: bytes, due_s: float) -> None:
+        self._due[event_id] = due_s
+        self._all_in.clear()
+
+    def reset(self) -> None:
+        """Forget what was timed (pending ids of an abandoned run are dropped too)."""
+        self._due.clear()
+        self.latencies_ms = []
+        self.worker_ms = []
+        self.first_receive_s = 0.0
+        self.last_receive_s = 0.0
+        self._all_in.set()
+
+    def pending(self) -> dict[bytes, float]:
+        return dict(self._due)
+
+    async def wait_all(self, timeout_s: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._all_in.wait(), timeout=timeout_s)
+        return not self._due
+
+    async def _run(self) -> None:
+        getmany = self._consumer.getmany
+        due = self._due
+        loads = orjson.loads
+        while True:
+            fetched = await getmany(timeout_ms=100)
+            now = time.monotonic()
+            for records in fetched.values():
+                for record in records:
+                    scheduled = due.pop(record.key, None) if record.key is not None else None
+                    if scheduled is not None:
+                        self.latencies_ms.append((now - scheduled) * 1000.0)
+                        worker_ms = loads(record.value).get("latency_ms") if record.value else None
+                        if isinstance(worker_ms, int | float):
+                            self.worker_ms.append(float(worker_ms))
+                        self.first_receive_s = self.first_receive_s or now
+                        self.last_receive_s = now
+            if not due:
+                self._all_in.set()
+
+
+@dataclass(frozen=True, slots=True)
+class OpenLoopRun:
+    summary: RunSummary
+    # How late our own producer sent (ms): high values mean we, not the system, lagged.
+    send_lag: LatencySummary
+    send_errors: int
+    # The worker's own latency_ms (ingested -> published) from its score records; None when the
+    # system does not report it (the naive baseline).
+    worker_latency: LatencySummary | None
+
+
+async def run_open_loop(
+    producer: AIOKafkaProducer,
+    collector: Collector,
+    events: Sequence[BenchEvent],
+    topic_of: Callable[[str], str],
+    *,
+    rate: float,
+    drain_s: float,
+    sla_ms: float,
+) -> OpenLoopRun:
+    """Send ``events`` at ``rate`` (open loop), wait up to ``drain_s`` after the last for their scores."""
+    offsets = open_loop_offsets(rate, len(events) / rate)
+    collector.reset()
+    lags: list[float] = []
+    deliveries: list[asyncio.Future[Any]] = []
+    start = time.monotonic() + 0.05
+    send = producer.send
+    for event, offset in zip(events, offsets, strict=True):
+        due = start + offset
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        key = event.event_id.encode()
+        collector.expect(key, due)
+        deliveries.append(await send(topic_of(event.kind), event.value, key=key))
+        lags.append(max(time.monotonic() - due, 0.0) * 1000.0)
+    results = await asyncio.gather(*deliveries, return_exceptions=True)
+    errors = sum(1 for result in results if isinstance(result, BaseException))
+    await collector.wait_all(drain_s)
+    deadline = time.monotonic()
+    censored = [(deadline - due) * 1000.0 for due in collector.pending().values()]
+    worker_ms = list(collector.worker_ms)
+    summary = summarize_run(
+        rate=rate,
+        latencies_ms=collector.latencies_ms,
+        censored_ms=censored,
+        first_receive_s=collector.first_receive_s,
+        last_receive_s=collector.last_receive_s,
+        sla_ms=sla_ms,
+    )
+    collector.reset()
+    worker = LatencySummary.of(worker_ms) if worker_ms else None
+    return OpenLoopRun(summary, LatencySummary.of(lags), errors, worker)

@@ -1,0 +1,48 @@
+"""``streamguard bench`` (flags in ``pipeline.cli``): run, write ``bench/results/<time>/``, print."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from pipeline.bench.config import full_config, quick_config
+from pipeline.bench.progress import BenchProgress
+from pipeline.bench.report import write_report
+from pipeline.bench.runner import run_bench
+from pipeline.settings import load_settings
+
+DEFAULT_RESULTS = Path("bench/results")
+
+
+def _env_pairs(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--env takes NAME=VALUE, got {pair!r}")
+        env[name] = value
+    return env
+
+
+def run(args: argparse.Namespace) -> int:
+    config = (quick_config() if args.quick else full_config()).with_overrides(
+        systems=tuple(args.systems.split(",")) if args.systems else None,
+        rates=tuple(float(r) for r in args.rates.split(",")) if args.rates else None,
+        duration_s=args.duration,
+        extra_env=_env_pairs(args.env),
+    )
+    out_dir = args.out or DEFAULT_RESULTS / datetime.now().strftime("%Y%m%d-%H%M%S")
+    settings = load_settings()
+    # The bars and the table say what happens; client chatter would bury them.
+    for name in ("aiokafka", "pipeline.topics", "matplotlib"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with BenchProgress(enabled=not args.no_progress and sys.stderr.isatty()) as progress:
+        results = asyncio.run(run_bench(config, settings, out_dir, progress))
+    print(write_report(results, out_dir, args.json), flush=True)
+    print(f"written to {out_dir}", flush=True)
+    return 0

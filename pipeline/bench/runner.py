@@ -1,0 +1,246 @@
+"""Runs a benchmark: broker, floors, then each system at rising open-loop rates."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from pipeline.bench.config import BenchConfig
+from pipeline.bench.floors import BATCH_SIZES, broker_floor, model_floor
+from pipeline.bench.loadgen import Collector, OpenLoopRun, run_open_loop
+from pipeline.bench.procstat import CpuWindow, peak_rss_mb
+from pipeline.bench.progress import BenchProgress
+from pipeline.bench.results import BenchResults, RateResult
+from pipeline.bench.schedule import BenchEvent, event_mix
+from pipeline.bench.stats import saturated
+from pipeline.bench.systems import ChildProcess, child_env, private_settings, system_spec
+from pipeline.security import aiokafka_security
+from pipeline.settings import Settings
+from pipeline.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+_READY_TIMEOUT_S = 120.0
+# Stop climbing past this p99: the system is far beyond any useful rate.
+_P99_LIMIT_MS = 5_000.0
+_SETTLE_S = 0.5
+_WARM_DRAIN_S = 30.0
+_WARM_DRAIN_S = 30.0
+
+
+@contextlib.contextmanager
+def _broker(settings: Settings, out_dir: Path) -> Iterator[tuple[str, int | None]]:
+    """(bootstrap, broker pid): the configured Kafka (pid unknown) or a fresh embedded broker."""
+    if settings.bootstrap:
+        yield settings.bootstrap, None
+        return
+    from pipeline.broker import EmbeddedBroker
+
+    broker = EmbeddedBroker(port=0, log_path=out_dir / "broker.log")
+    bootstrap = broker.start()
+    process = broker._process  # the pid is only needed here, to read the broker's CPU time
+    try:
+        yield bootstrap, None if process is None else process.pid
+    finally:
+        broker.stop()
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+async def run_bench(
+    config: BenchConfig, settings: Settings, out_dir: Path, progress: BenchProgress
+) -> BenchResults:
+    meta: dict[str, Any] = {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "load_before": _load(),
+        "sla_ms": settings.sla_ms,
+        "duration_s": config.duration_s,
+        "quick": config.quick,
+        "extra_env": dict(config.extra_env),
+        "broker": "configured Kafka" if settings.bootstrap else "embedded Tansu (memory)",
+    }
+    security = aiokafka_security(settings)
+    rows: list[RateResult] = []
+    idle: dict[str, float | None] = {}
+    failures: dict[str, str] = {}
+    with _broker(settings, out_dir) as (bootstrap, broker_pid):
+        with progress.task("broker floor", config.broker_floor_events):
+            floor = await broker_floor(bootstrap, settings, security, count=config.broker_floor_events)
+        with progress.task("model floor", config.model_floor_batches * len(BATCH_SIZES)) as advance:
+            events = event_mix(max(BATCH_SIZES) * 8, seed=config.seed, run_id="floor")
+            floors = await asyncio.to_thread(
+                model_floor,
+                settings,
+                events,
+                batches_per_size=config.model_floor_batches,
+                on_batch=lambda: advance(1),
+            )
+        for system in config.systems:
+            try:
+                system_rows, idle[system] = await _run_system(
+                    system, config, settings, bootstrap, broker_pid, out_dir, progress
+                )
+            except (RuntimeError, TimeoutError) as exc:
+                # One broken system must not cost the figures of the others; the table says so.
+                log.error("%s failed, no figures for it: %s", system, exc)
+                failures[system] = str(exc).splitlines()[0]
+                continue
+            rows += system_rows
+    meta["load_after"] = _load()
+    meta["failed_systems"] = failures
+    return BenchResults(tuple(rows), floor, tuple(floors), idle, meta)
+
+
+async def _run_system(
+    system: str,
+    config: BenchConfig,
+    base: Settings,
+    bootstrap: str,
+    broker_pid: int | None,
+    out_dir: Path,
+    progress: BenchProgress,
+) -> tuple[list[RateResult], float | None]:
+    settings = private_settings(base, system)
+    security = aiokafka_security(settings)
+    await ensure_topics(
+        bootstrap, (*settings.input_topics, *settings.output_topics), settings.partitions, security=security
+    )
+    spec = system_spec(system, config.extra_env)
+    rates = config.rates.get(system, ())
+    rows: list[RateResult] = []
+    with progress.task(f"{system}: starting", len(rates)) as advance:
+        async with _clients(bootstrap, settings, security) as (producer, collector):
+            child = ChildProcess(spec, child_env(settings, bootstrap, spec), out_dir / f"{system}.log")
+            try:
+                await _wait_ready(producer, collector, settings, child)
+                if config.warmup_s > 0 and rates:
+                    # At the first rate, and fully scored before the idle CPU is measured.
+                    run_id = f"warm-{uuid.uuid4().hex[:6]}"
+                    warm = event_mix(max(1, round(rates[0] * config.warmup_s)), seed=1, run_id=run_id)
+                    await _send(producer, collector, warm, settings, rate=rates[0], drain_s=_WARM_DRAIN_S)
+                progress.describe(f"{system}: idle CPU")
+                await asyncio.sleep(_SETTLE_S * 2)  # let commits and last flushes finish first
+                window = CpuWindow.open(child.pid)
+                await asyncio.sleep(config.idle_s)
+                idle_cpu = window.percent()
+                for index, rate in enumerate(rates):
+                    progress.describe(f"{system}: {rate:g} events/s")
+                    child.check_alive()
+                    events = event_mix(
+                        max(1, round(rate * config.duration_s)),
+                        seed=config.seed + index,
+                        run_id=f"{system}-{index}-{uuid.uuid4().hex[:4]}",
+                    )
+                    row = await _measure(
+                        system, events, rate, producer, collector, settings, child.pid, broker_pid, config
+                    )
+                    rows.append(row)
+                    advance(1)
+                    if row.saturated:
+                        break
+                    await asyncio.sleep(_SETTLE_S)
+            finally:
+                await asyncio.to_thread(child.stop)
+    return rows, idle_cpu
+
+
+@contextlib.asynccontextmanager
+async def _clients(
+    bootstrap: str, settings: Settings, security: dict[str, Any]
+) -> AsyncIterator[tuple[AIOKafkaProducer, Collector]]:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, **security)
+    collector = Collector(
+        bootstrap, (settings.topic_scores_transactions, settings.topic_scores_texts), security
+    )
+    await producer.start()
+    try:
+        await collector.start()
+        try:
+            yield producer, collector
+        finally:
+            await collector.stop()
+    finally:
+        await producer.stop()
+
+
+def _topic_of(settings: Settings) -> Callable[[str], str]:
+    topics = {"transaction": settings.topic_transactions, "text": settings.topic_texts}
+    return topics.__getitem__
+
+
+async def _send(
+    producer: AIOKafkaProducer,
+    collector: Collector,
+    events: list[BenchEvent],
+    settings: Settings,
+    *,
+    rate: float,
+    drain_s: float,
+) -> OpenLoopRun:
+    return await run_open_loop(
+        producer, collector, events, _topic_of(settings), rate=rate, drain_s=drain_s, sla_ms=settings.sla_ms
+    )
+
+
+async def _wait_ready(
+    producer: AIOKafkaProducer, collector: Collector, settings: Settings, child: ChildProcess
+) -> None:
+    """Ready once one transaction and one text sent now both come back scored."""
+    deadline = time.monotonic() + _READY_TIMEOUT_S
+    attempt = 0
+    while time.monotonic() < deadline:
+        child.check_alive()
+        attempt += 1
+        probes = event_mix(6, seed=attempt, run_id=f"probe-{attempt}-{uuid.uuid4().hex[:4]}")
+        collector.reset()
+        for event in probes:
+            key = event.event_id.encode()
+            collector.expect(key, time.monotonic())
+            await producer.send(_topic_of(settings)(event.kind), event.value, key=key)
+        if await collector.wait_all(2.0):
+            collector.reset()
+            return
+    raise TimeoutError(
+        f"{child.spec.name} scored nothing within {_READY_TIMEOUT_S:g} s (log: {child.log_path})"
+    )
+
+
+async def _measure(
+    system: str,
+    events: list[BenchEvent],
+    rate: float,
+    producer: AIOKafkaProducer,
+    collector: Collector,
+    settings: Settings,
+    worker_pid: int,
+    broker_pid: int | None,
+    config: BenchConfig,
+) -> RateResult:
+    worker = CpuWindow.open(worker_pid)
+    broker = CpuWindow.open(broker_pid) if broker_pid is not None else None
+    ourselves = CpuWindow.open(os.getpid())
+    run = await _send(producer, collector, events, settings, rate=rate, drain_s=config.drain_s)
+    return RateResult(
+        system=system,
+        run=run.summary,
+        worker_cpu_pct=worker.percent(),
+        broker_cpu_pct=broker.percent() if broker is not None else None,
+        loadgen_cpu_pct=ourselves.percent(),
+        peak_rss_mb=peak_rss_mb(worker_pid),
+        send_lag_p99_ms=run.send_lag.p99,
+        saturated=saturated(run.summary, p99_limit_ms=_P99_LIMIT_MS) or run.send_errors > 0,
+        worker_latency=run.worker_latency,
+    )

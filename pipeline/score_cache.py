@@ -1,0 +1,44 @@
+"""A bounded cache of class probabilities by input text, for models whose scores are repeatable.
+
+Monitoring text repeats (retweets, copy-pasted complaints, bot posts): a text scored once need not
+run through the encoder again. Only exact for models scored batch-independently (each text on its
+own, no padding, no batch neighbours: ``OnnxClassifier(batch_independent=True)``), where the same
+text always gives the same probabilities. Least recently used entries are dropped first.
+Used from the one inference thread: not thread-safe.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+
+class ScoreCache:
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be >= 1")
+        self.capacity = capacity
+        self._rows: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def get(self, text: str) -> np.ndarray | None:
+        row = self._rows.get(text)
+        if row is None:
+            self.misses += 1
+            return None
+        self._rows.move_to_end(text)
+        self.hits += 1
+        return row
+
+    def put(self, text: str, row: np.ndarray) -> None:
+        stored = np.array(row, dtype=np.float32, copy=True)
+        stored.flags.writeable = False  # callers get views of it: nobody may change a cached score
+        self._rows[text] = stored
+        self._rows.move_to_end(text)
+        while len(self._rows) > self.capacity:
+            self._rows.popitem(last=False)

@@ -1,0 +1,78 @@
+"""The worker's lane service: a lane that dies crashes the worker's service tree (so the process
+exits non-zero and is restarted) instead of leaving it running with nothing scored."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
+
+import faust
+import pytest
+from mode import Service
+
+from agents.scoring import ScoringWiring
+from agents.web import Readiness
+from agents.worker import LaneRunner
+from pipeline.batching import BatchPolicy, InferenceTimeEstimator, MicroBatcher
+from pipeline.lane import Batch, ScoringLane, now_ms
+
+
+class StubWiring:
+    """What LaneRunner uses of a ScoringWiring: its lane and ``drain``; the model always fails."""
+
+    def __init__(self, executor: ThreadPoolExecutor) -> None:
+        self.lane: ScoringLane[int, list[int]] = ScoringLane(
+            "broken",
+            MicroBatcher(BatchPolicy(4, 20.0), InferenceTimeEstimator()),
+            infer=self._infer,
+            publish=self._publish,
+            on_done=self._on_done,
+            executor=executor,
+            queue_size=16,
+        )
+
+    def _infer(self, items: Sequence[int]) -> list[int]:
+        raise RuntimeError("onnxruntime fell over")
+
+    async def _publish(self, batch: Batch[int], result: list[int], scored: float, degraded: bool) -> Any:
+        raise AssertionError("never reached")
+
+    async def _on_done(self, batch: Batch[int]) -> None:
+        raise AssertionError("never reached")
+
+    async def drain(self) -> None:
+        await self.lane.wait_confirmed()
+
+
+class Root(Service):
+    """Stands in for the Faust worker at the root of the service tree."""
+
+
+@pytest.fixture
+def executor() -> Iterator[ThreadPoolExecutor]:
+    pool = ThreadPoolExecutor(max_workers=1)
+    yield pool
+    pool.shutdown()
+
+
+async def test_a_dying_lane_crashes_the_service_tree_and_clears_readiness(
+    executor: ThreadPoolExecutor,
+) -> None:
+    root = Root()
+    wiring = StubWiring(executor)
+    readiness = Readiness("lanes running")
+    runner = LaneRunner(cast(Sequence[ScoringWiring[Any]], [wiring]), readiness, beacon=root.beacon)
+    await root.start()
+    await runner.start()
+    try:
+        await wiring.lane.submit(1, now_ms())
+        await asyncio.wait_for(root.wait_until_stopped(), 5)  # returns on crash too
+        assert root.crashed and runner.crashed
+        assert repr(root.crash_reason) == repr(RuntimeError("onnxruntime fell over"))
+        # /readyz says why (the app is not consulted while a condition is missing).
+        assert readiness.check(cast(faust.App, None)) == (False, "waiting for: lanes running")
+    finally:
+        await runner.stop()
+        await root.stop()

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import orjson
+import pytest
+
+from pipeline.bench.floors import ModelFloor
+from pipeline.bench.report import evaluate_targets, write_report
+from pipeline.bench.results import CONTRACT_ROW_KEYS, BenchResults, RateResult
+from pipeline.bench.stats import LatencySummary, summarize_run
+from pipeline.bench.systems import SYSTEMS
+
+
+def _row(system: str, rate: float, latency_ms: float, *, lost: int = 0) -> RateResult:
+    count = int(rate * 2)
+    run = summarize_run(
+        rate=rate,
+        latencies_ms=[latency_ms] * (count - lost),
+        censored_ms=[latency_ms * 10] * lost,
+        first_receive_s=0.0,
+        last_receive_s=(count - lost - 1) / rate,
+        sla_ms=20,
+    )
+    return RateResult(system, run, 50.0, 30.0, 20.0, 400.0, 0.5, saturated=lost > 0)
+
+
+def _results() -> BenchResults:
+    rows = (
+        _row("streamguard", 100, 6.0),
+        _row("streamguard", 300, 9.0),
+        _row("streamguard", 1000, 40.0),
+        _row("per_event_onnx", 100, 8.0),
+        _row("fixed_window", 100, 60.0),
+        _row("naive", 10, 800.0),
+        _row("naive", 50, 900.0, lost=5),
+    )
+    floor = (ModelFloor(1, 2.0, 3.0, 400.0), ModelFloor(32, 30.0, 40.0, 1100.0))
+    return BenchResults(
+        rows,
+        LatencySummary.of([3.0, 4.0, 5.0]),
+        floor,
+        {"streamguard": 4.0, "naive": 1.0},
+        {"started": "now", "cpus": 2},
+    )
+
+
+def test_json_keeps_the_contract(tmp_path: Path) -> None:
+    json_path = tmp_path / "elsewhere" / "bench.json"
+    write_report(_results(), tmp_path / "out", json_path)
+    document = orjson.loads(json_path.read_bytes())
+    assert document == orjson.loads((tmp_path / "out" / "results.json").read_bytes())
+    assert {row["system"] for row in document["results"]} == set(SYSTEMS)
+    for row in document["results"]:
+        assert set(CONTRACT_ROW_KEYS) <= set(row)
+        assert all(isinstance(row[key], int | float) for key in CONTRACT_ROW_KEYS if key != "system")
+    assert document["broker_floor_p99"] == 5.0
+    assert document["model_floor"] == {
+        "1": {"p50": 2.0, "p99": 3.0, "throughput": 400.0},
+        "32": {"p50": 30.0, "p99": 40.0, "throughput": 1100.0},
+    }
+
+
+def test_markdown_and_plot_are_written(tmp_path: Path) -> None:
+    text = write_report(_results(), tmp_path)
+    assert (tmp_path / "results.md").read_text() == text
+    assert "| streamguard | 300 |" in text
+    assert "| naive | 50 |" in text and "5 unscored" in text
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert (tmp_path / "latency_vs_throughput.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_targets_are_computed_from_the_rows() -> None:
+    targets = evaluate_targets(_results())
+    assert targets["p99_at_300"]["value"] == 9.0 and targets["p99_at_300"]["met"] is True
+    # Best streamguard run with p99 <= 50 ms: 1000 events/s, against a floor of 1100.
+    assert targets["share_of_model_floor"]["value"] == pytest.approx(1000 / 1100, abs=0.01)
+    # Naive kept up at 10/s with p99 800 ms; streamguard did 1000/s under that p99.
+    assert targets["vs_naive"]["value"] == pytest.approx(100.0, rel=0.01)
+    assert targets["vs_fixed_window_at_100"]["value"] == pytest.approx(10.0)
+    assert targets["idle_cpu"]["met"] is True
+
+
+def test_targets_not_measured_stay_unknown() -> None:
+    results = BenchResults((), LatencySummary.of([1.0]), (), {})
+    assert all(target["met"] is None for target in evaluate_targets(results).values())
+
+
+def test_naive_that_never_kept_up_is_compared_at_its_capacity() -> None:
+    rows = (_row("streamguard", 100, 6.0), _row("naive", 10, 900.0, lost=4))
+    results = BenchResults(rows, LatencySummary.of([1.0]), (), {})
+    target = evaluate_targets(results)["vs_naive"]
+    assert target["value"] is not None and target["value"] > 1
+    assert target["naive_throughput"] > 0

@@ -20,7 +20,7 @@ from faust.types import EventT, StreamT
 
 from pipeline.batching import BatchPolicy, InferenceTimeEstimator, MicroBatcher
 from pipeline.deadletter import dead_letter
-from pipeline.lane import Batch, ScoringLane, now_ms
+from pipeline.lane import Batch, LaneStoppedError, ScoringLane, now_ms
 from pipeline.live import LiveState
 from pipeline.metrics import Metrics
 from pipeline.overload import ShedPolicy
@@ -144,7 +144,13 @@ class ScoringWiring(Generic[E]):
                 await self._dead_letter(result, event, manual, ingested)
             else:
                 item = InFlight(result, event, manual, self._context(result))
-                await self.lane.submit(item, ingested)
+                try:
+                    await self.lane.submit(item, ingested)
+                except LaneStoppedError:
+                    # The lane died and the worker is stopping (LaneRunner crashes it). Crashing the
+                    # agent instead would have Faust restart it and pull more events while the
+                    # worker stops; parking leaves this one and the rest unacknowledged.
+                    await asyncio.Event().wait()
 
     def _context(self, model: E) -> Any:
         if self.enrich is None:

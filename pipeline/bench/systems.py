@@ -12,7 +12,6 @@ Every run gets its own topic names and consumer group, so systems never see each
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from pipeline.settings import Settings
+from pipeline.supervise import stop_all
 
 SYSTEMS = ("streamguard", "per_event_onnx", "fixed_window", "naive")
 
@@ -113,11 +113,5 @@ class ChildProcess:
             raise RuntimeError(f"{self.spec.name} exited with {self.proc.returncode}:\n{tail}")
 
     def stop(self, timeout_s: float = 15) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_all([self.proc], timeout_s)
         self._log.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from pipeline.supervise import stop_all
 
 REPO = Path(__file__).resolve().parents[2]
 # `make chaos` sets STREAMGUARD_CHAOS=1: the robustness tests run their long versions.
@@ -91,13 +92,7 @@ class WorkerProcess:
         self._log.close()
 
     def stop(self, timeout_s: float = 20) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_all([self.proc], timeout_s)  # SIGINT, then SIGKILL after timeout_s
         self._log.close()
         return self.proc.returncode
 

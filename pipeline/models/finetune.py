@@ -124,6 +124,12 @@ def linear_schedule(warmup: int, total: int) -> Callable[[int], float]:
     return factor
 
 
+def planned_steps(n_texts: int, epochs: float, batch_size: int, max_steps: int | None) -> int:
+    """Optimisation steps of a run: ``epochs`` passes in batches, at most ``max_steps``, at least 1."""
+    total = max(1, round(epochs * math.ceil(n_texts / batch_size)))
+    return total if max_steps is None else min(total, max_steps)
+
+
 def optimize(
     loss: torch.Tensor,
     optimizer: torch.optim.Optimizer,
@@ -178,10 +184,7 @@ def finetune(
     tokenizer = TextTokenizer.from_file(tokenizer_file, max_tokens=config.max_tokens)
     lengths = np.array([min(len(p) + 2, config.max_tokens) for p in tokenizer.piece_ids(train_texts)])
     labels = torch.from_numpy(np.asarray(train_labels, dtype=np.int64))
-    steps_per_epoch = math.ceil(len(train_texts) / config.batch_size)
-    total = max(1, round(config.epochs * steps_per_epoch))
-    if config.max_steps is not None:
-        total = min(total, config.max_steps)
+    total = planned_steps(len(train_texts), config.epochs, config.batch_size, config.max_steps)
     no_decay = ("bias", "LayerNorm.weight")
     trained = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
     groups: list[dict[str, Any]] = [

@@ -23,7 +23,7 @@ from pipeline.models.config import BuildContext
 from pipeline.models.data import LabelledTexts
 from pipeline.models.encoder import OPSET, encoder_files
 from pipeline.models.evaluate import measure_latencies
-from pipeline.models.finetune import SentimentNet, export_finetuned, finetune, predict_logits
+from pipeline.models.finetune import SentimentNet, export_finetuned, finetune, planned_steps, predict_logits
 from pipeline.models.metrics import classification_report
 from pipeline.models.quantize import quantize_int8
 from pipeline.models.registry import LABELS, MODEL_FILE
@@ -79,8 +79,7 @@ def build_finetuned_sentiment(staging: Path, context: BuildContext) -> dict[str,
     splits = split_tweets(context)
     train, val = splits[1], splits[2]
 
-    total = round(settings.epochs * -(-len(train.texts) // settings.batch_size))
-    total = min(total, settings.max_steps) if settings.max_steps is not None else total
+    total = planned_steps(len(train.texts), settings.epochs, settings.batch_size, settings.max_steps)
     with step(f"sentiment: fine-tune all-MiniLM-L6-v2 ({total} steps)", total=total) as advance:
         result = finetune(
             train.texts,

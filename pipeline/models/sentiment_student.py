@@ -18,7 +18,7 @@ import numpy as np
 
 from pipeline.models.config import BuildContext
 from pipeline.models.encoder import OPSET, encoder_files
-from pipeline.models.finetune import cache_key, export_finetuned, finetune
+from pipeline.models.finetune import cache_key, export_finetuned, finetune, planned_steps
 from pipeline.models.metrics import classification_report
 from pipeline.models.quantize import quantize_int8
 from pipeline.models.registry import LABELS
@@ -39,8 +39,9 @@ def build_student_sentiment(staging: Path, context: BuildContext) -> dict[str, A
     _, train, val, test = splits
     tokenizer_file = encoder_files() / "tokenizer.json"
 
-    total = round(teacher_config.epochs * -(-len(train.texts) // teacher_config.batch_size))
-    total = min(total, teacher_config.max_steps) if teacher_config.max_steps is not None else total
+    total = planned_steps(
+        len(train.texts), teacher_config.epochs, teacher_config.batch_size, teacher_config.max_steps
+    )
     with step(f"student: 6-layer teacher (cached, else {total} fine-tuning steps)", total=total) as advance:
         teacher = finetune(
             train.texts,
@@ -80,8 +81,7 @@ def build_student_sentiment(staging: Path, context: BuildContext) -> dict[str, A
     )
     # Names the teacher (hence the soft targets: its fp32 ONNX export over the training texts).
     origin = f"{settings.init}; soft targets: teacher {teacher_key} fp32 ONNX, {config.max_tokens} tokens"
-    steps = round(settings.epochs * -(-len(train.texts) // settings.batch_size))
-    steps = min(steps, settings.max_steps) if settings.max_steps is not None else steps
+    steps = planned_steps(len(train.texts), settings.epochs, settings.batch_size, settings.max_steps)
     layers = ",".join(str(i) for i in settings.layers)
     with step(f"student: distil layers {layers} ({steps} steps)", total=steps) as advance:
         result = distil(

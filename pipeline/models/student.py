@@ -14,7 +14,6 @@ import copy
 import hashlib
 import json
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -33,6 +32,7 @@ from pipeline.models.finetune import (
     log_progress,
     new_net,
     optimize,
+    planned_steps,
     validate,
 )
 from pipeline.tokenize import TextTokenizer
@@ -132,9 +132,7 @@ def distil(
     lengths = np.array([min(len(p) + 2, config.max_tokens) for p in tokenizer.piece_ids(train_texts)])
     labels = torch.from_numpy(np.asarray(train_labels, dtype=np.int64))
     soft = torch.from_numpy(np.asarray(teacher_probs(), dtype=np.float32))
-    total = max(1, round(config.epochs * math.ceil(len(train_texts) / config.batch_size)))
-    if config.max_steps is not None:
-        total = min(total, config.max_steps)
+    total = planned_steps(len(train_texts), config.epochs, config.batch_size, config.max_steps)
     no_decay = ("bias", "LayerNorm.weight")
     trained = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
     groups: list[dict[str, Any]] = [

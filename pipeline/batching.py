@@ -66,14 +66,16 @@ class InferenceTimeEstimator:
         for size, ms in samples:
             self.observe(size, ms)
 
-    def predict(self, size: int) -> float:
-        """Predicted milliseconds to run a batch of ``size`` (>= 1)."""
+    def predict(self, size: int, *, typical: bool = False) -> float:
+        """Predicted milliseconds to run a batch of ``size`` (>= 1): a pessimistic bound (mean plus
+        ``spread`` deviations) for deadlines, or with ``typical`` the mean alone, for throughput."""
         size = max(size, 1)
+        spread = 0.0 if typical else self._spread
         if size in self._mean:
-            return self._mean[size] + self._spread * self._dev[size]
+            return self._mean[size] + spread * self._dev[size]
         fixed, per_item = self._line or self._prior
         dev = max(self._dev.values(), default=0.0)
-        return max(fixed + per_item * size, 0.0) + self._spread * dev
+        return max(fixed + per_item * size, 0.0) + spread * dev
 
     def _fit_line(self) -> tuple[float, float] | None:
         sizes = list(self._mean)
@@ -189,7 +191,7 @@ class MicroBatcher(Generic[T]):
     def keeps_up(self, now_ms: float) -> bool:
         """Would running the current batch now keep pace with arrivals (no need to wait)?"""
         size = min(len(self._pending), self.policy.max_batch)
-        per_event_ms = self.estimator.predict(size) / size
+        per_event_ms = self.estimator.predict(size, typical=True) / size
         return self.arrivals.per_ms(now_ms) * per_event_ms < 1.0
 
     def take(self) -> list[tuple[T, float]]:

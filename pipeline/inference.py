@@ -15,6 +15,7 @@ bounded cache of scores by text (``pipeline.score_cache``): a repeated text is n
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 from collections.abc import Sequence
@@ -89,6 +90,8 @@ class OnnxClassifier:
         # Exact only when a text's score depends on the text alone: no batch neighbours, no features.
         cacheable = batch_independent and not self._needs_features and cache_size > 0
         self.cache = ScoreCache(cache_size) if cacheable else None
+        # Alerting texts repeat (templated tickets, retweets): the drivers of a text never change.
+        self._drivers = functools.lru_cache(maxsize=DEFAULT_SCORE_CACHE_SIZE)(self._find_drivers)
 
     @classmethod
     def load(
@@ -231,6 +234,9 @@ class OnnxClassifier:
 
     def token_drivers(self, text: str, k: int = 3) -> list[str]:
         """Up to ``k`` words of ``text`` that most point toward the alert class (positive weight only)."""
+        return list(self._drivers(text, k))
+
+    def _find_drivers(self, text: str, k: int) -> tuple[str, ...]:
         weights = self._token_weights
         scored: dict[str, tuple[float, str]] = {}
         for word in self._tokenizer.words(text):
@@ -239,4 +245,4 @@ class OnnxClassifier:
             if weight > 0.0 and (key not in scored or weight > scored[key][0]):
                 scored[key] = (weight, word.text)
         ranked = sorted(scored.values(), key=lambda item: item[0], reverse=True)
-        return [word for _, word in ranked[:k]]
+        return tuple(word for _, word in ranked[:k])

@@ -102,7 +102,11 @@ class Settings(BaseSettings):
         default="sentiment",
         description="serving model for texts: a directory in model_dir (`sentiment-student`: 3 layers)",
     )
-    inference_threads: int = Field(default=2, ge=1, description="onnxruntime intra-op threads")
+    inference_threads: int = Field(default=1, ge=1, description="onnxruntime intra-op threads per lane")
+    inference_per_lane: bool = Field(
+        default=True,
+        description="each lane (fraud, sentiment) runs its model on its own thread; else they take turns",
+    )
     max_tokens: int = Field(default=128, ge=8, description="texts are truncated to this many tokens")
 
     # --- rules ------------------------------------------------------------------------------

@@ -35,9 +35,8 @@ class FixedWindowBatcher(MicroBatcher[object]):
 
 
 def main() -> None:
-    import faust
 
-    from agents.worker import build_worker, prepare_topics
+    from agents.worker import ServiceWorker, build_worker, prepare_topics
 
     settings = load_settings()
     bootstrap = settings.bootstrap or f"127.0.0.1:{settings.broker_port}"
@@ -50,9 +49,9 @@ def main() -> None:
             lane._batcher.estimator, window_ms=WINDOW_MS, max_events=MAX_EVENTS
         )
     try:
-        faust.Worker(worker.app, loglevel=settings.log_level.upper(), quiet=True).execute_from_commandline()
+        ServiceWorker(worker.app, loglevel=settings.log_level.upper(), quiet=True).execute_from_commandline()
     finally:
-        worker.executor.shutdown(wait=False, cancel_futures=True)
+        worker.shutdown_executors()
 
 
 if __name__ == "__main__":

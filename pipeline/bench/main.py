@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
 import sys
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -28,6 +31,20 @@ def _env_pairs(pairs: list[str]) -> dict[str, str]:
     return env
 
 
+@contextlib.contextmanager
+def _environ(extra: Mapping[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def run(args: argparse.Namespace) -> int:
     config = (quick_config() if args.quick else full_config()).with_overrides(
         systems=tuple(args.systems.split(",")) if args.systems else None,
@@ -36,7 +53,10 @@ def run(args: argparse.Namespace) -> int:
         extra_env=_env_pairs(args.env),
     )
     out_dir = args.out or DEFAULT_RESULTS / datetime.now().strftime("%Y%m%d-%H%M%S")
-    settings = load_settings()
+    # The model floor runs in this process: it follows --env too (a lever such as another serving
+    # model or thread count must move the floor it is compared with).
+    with _environ(config.extra_env):
+        settings = load_settings()
     # The bars and the table say what happens; client chatter would bury them.
     for name in ("aiokafka", "pipeline.topics", "matplotlib"):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -112,6 +112,18 @@ def test_adaptive_batches_grow_just_enough_to_keep_up_under_heavy_traffic() -> N
     assert all(0.5 * batcher.estimator.predict(n) / n < 1.0 for n in steady)
 
 
+def test_adaptive_judges_keeping_up_on_typical_cost_not_the_jitter_bound() -> None:
+    estimator = InferenceTimeEstimator(spread=2.0)
+    for ms in (1.0, 5.0, 1.0, 5.0, 1.0, 5.0):  # a busy machine: mean ~3 ms, large deviation
+        estimator.observe(1, ms)
+    batcher = MicroBatcher(BatchPolicy(32, 20.0, 2.0, "adaptive"), estimator)
+    for i in range(50):  # 0.25 events per ms: typical cost 3 ms x 0.25 < 1, the bound's > 1
+        batcher.arrivals.add(800.0 + 4 * i)
+    batcher.add(1, 1000.0)
+    assert estimator.predict(1) * 0.25 > 1.0 > estimator.predict(1, typical=True) * 0.25
+    assert batcher.due(1000.0)
+
+
 def test_arrival_rate_decays_after_a_burst() -> None:
     rate = ArrivalRate(window_ms=100.0)
     for i in range(100):
@@ -149,6 +161,9 @@ def test_jitter_makes_predictions_more_conservative() -> None:
     for ms in (2.0, 8.0, 2.0, 8.0):
         jittery.observe(4, ms)
     assert jittery.predict(4) > steady.predict(4)
+    # The typical cost leaves the jitter out.
+    assert jittery.predict(4, typical=True) < jittery.predict(4)
+    assert jittery.predict(5, typical=True) < jittery.predict(5)
 
 
 # -- properties ----------------------------------------------------------------------------------

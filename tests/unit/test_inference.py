@@ -76,6 +76,10 @@ def test_token_drivers_are_words_of_the_text(smoke_dir: Path) -> None:
     assert len(drivers) <= 3
     words = NEGATIVE.replace(",", " ").replace(".", " ").split()
     assert all(driver in words for driver in drivers)
+    # Kept per text: the same answer again, and a caller changing its copy changes nothing.
+    drivers.append("changed")
+    assert model.token_drivers(NEGATIVE, k=3) == drivers[:-1]
+    assert model.token_drivers(NEGATIVE, k=1) == drivers[:1]
 
 
 @pytest.mark.slow

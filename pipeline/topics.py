@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -79,6 +79,29 @@ async def ensure_topics(
         return await _partition_counts(admin, wanted, partitions)
     except KafkaError as exc:
         raise BrokerError(f"creating topics on {bootstrap} failed: {exc!r}", retriable=exc.retriable) from exc
+    finally:
+        await admin.close()
+
+
+async def delete_topics(
+    bootstrap: str,
+    chosen: Callable[[str], bool],
+    timeout_s: float = 30,
+    *,
+    security: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Delete the existing topics whose name ``chosen`` accepts; returns their names.
+
+    Raises BrokerError if it fails."""
+    admin = _admin(bootstrap, timeout_s, security)
+    try:
+        await admin.start()
+        doomed = [name for name in sorted(await admin.list_topics()) if chosen(name)]
+        if doomed:
+            await admin.delete_topics(doomed, timeout_ms=int(timeout_s * 1000))
+        return doomed
+    except KafkaError as exc:
+        raise BrokerError(f"deleting topics on {bootstrap} failed: {exc!r}", retriable=exc.retriable) from exc
     finally:
         await admin.close()
 

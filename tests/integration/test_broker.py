@@ -16,7 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from pipeline import broker as broker_module
 from pipeline.broker import BrokerError, EmbeddedBroker, tansu_binary
-from pipeline.topics import ensure_topics, wait_for_broker
+from pipeline.topics import delete_topics, ensure_topics, wait_for_broker
 
 from .kafka_helpers import consume_all, produce_many
 
@@ -151,6 +151,25 @@ async def test_ensure_topics_is_idempotent(broker: str) -> None:
     finally:
         await admin.close()
     assert [len(topic["partitions"]) for topic in described] == [3, 3]
+
+
+async def test_delete_topics_removes_only_the_chosen_ones(broker: str) -> None:
+    prefix = _unique("doomed")
+    doomed, kept = [f"{prefix}.a", f"{prefix}-changelog"], _unique("kept")
+    await ensure_topics(broker, [*doomed, kept], partitions=1)
+    await produce_many(broker, doomed[0], [(b"k", b"v")])
+
+    deleted = await delete_topics(broker, lambda name: name.startswith(prefix))
+
+    assert sorted(deleted) == sorted(doomed)
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker)
+    await admin.start()
+    try:
+        remaining = set(await admin.list_topics())
+    finally:
+        await admin.close()
+    assert kept in remaining and not remaining & set(doomed)
+    assert await delete_topics(broker, lambda name: name.startswith(prefix)) == []
 
 
 async def test_round_trip_keeps_keys_values_and_headers(broker: str) -> None:

@@ -35,7 +35,6 @@ class FixedWindowBatcher(MicroBatcher[object]):
 
 
 def main() -> None:
-
     from agents.worker import ServiceWorker, build_worker, prepare_topics
 
     settings = load_settings()

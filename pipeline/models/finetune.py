@@ -19,12 +19,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-from pipeline.models.config import FinetuneConfig
+from pipeline.models.config import FinetuneConfig, StudentConfig
 from pipeline.models.encoder import EMBEDDING_DIM, load_pooled_encoder
 from pipeline.tokenize import TextTokenizer
 
@@ -67,6 +67,7 @@ class FinetuneResult:
     best_epoch: int
     history: list[dict[str, float]]
     cached: bool
+    cache_key: str  # of the weights in ``<model_dir>/.cache`` (whether or not they were cached)
 
 
 def new_net(n_classes: int, dropout: float) -> SentimentNet:
@@ -145,6 +146,64 @@ def optimize(
     return float(loss.item())
 
 
+class Optimisation(NamedTuple):
+    """What a training loop steps: the optimizer, its learning-rate schedule and the trained weights."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    params: list[torch.nn.Parameter]
+
+
+def adamw_with_warmup(
+    net: torch.nn.Module, config: FinetuneConfig | StudentConfig, total: int
+) -> Optimisation:
+    """AdamW over the trainable weights (no weight decay on biases and LayerNorm weights), with
+    linear warm-up over ``warmup_share`` of ``total`` steps, then linear decay."""
+    no_decay = ("bias", "LayerNorm.weight")
+    trained = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
+    groups: list[dict[str, Any]] = [
+        {"params": [p for n, p in trained if not n.endswith(no_decay)]},
+        {"params": [p for n, p in trained if n.endswith(no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, linear_schedule(max(1, round(config.warmup_share * total)), total)
+    )
+    return Optimisation(optimizer, scheduler, [p for _, p in trained])
+
+
+def training_texts(
+    net: SentimentNet, config: FinetuneConfig | StudentConfig, tokenizer_file: Path, texts: Sequence[str]
+) -> tuple[TextTokenizer, np.ndarray]:
+    """Freezes the word embeddings if configured; returns the tokenizer and each text's token
+    count (for length bucketing)."""
+    if config.freeze_word_embeddings:
+        net.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    tokenizer = TextTokenizer.from_file(tokenizer_file, max_tokens=config.max_tokens)
+    lengths = np.array([min(len(p) + 2, config.max_tokens) for p in tokenizer.piece_ids(texts)])
+    return tokenizer, lengths
+
+
+def load_checkpoint(path: Path | None, net: torch.nn.Module) -> dict[str, Any] | None:
+    """Loads cached weights into ``net``; returns their ``info``, or None when nothing is cached."""
+    if path is None or not path.is_file():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    net.load_state_dict(state["weights"])
+    info: dict[str, Any] = state["info"]
+    return info
+
+
+def save_checkpoint(path: Path | None, net: torch.nn.Module, info: dict[str, Any]) -> None:
+    """Caches ``net``'s weights with ``info``; written aside, then renamed, so never half-written."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    torch.save({"weights": net.state_dict(), "info": info}, partial)
+    partial.rename(path)
+
+
 def log_progress(step: int, total: int, epoch: int, mean_loss: float, started: float) -> None:
     seconds_per_step = (time.perf_counter() - started) / step
     log.info("step %d/%d epoch %d loss %.4f %.2f s/step", step, total, epoch, mean_loss, seconds_per_step)
@@ -168,33 +227,19 @@ def finetune(
     cached = cache_dir / f"sentiment-finetune-{key}.pt" if cache_dir is not None else None
     torch.manual_seed(seed)
     net = new_net(n_classes, config.dropout)
-    if cached is not None and cached.is_file():
-        state = torch.load(cached, map_location="cpu", weights_only=True)
-        net.load_state_dict(state["weights"])
+    info = load_checkpoint(cached, net)
+    if info is not None:
         log.info("fine-tuned weights loaded from %s", cached)
-        info = state["info"]
         return FinetuneResult(
             net.eval(), int(info["steps"]), float(info["train_seconds"]), int(info["best_epoch"]),
-            list(info["history"]), cached=True,
+            list(info["history"]), cached=True, cache_key=key,
         )  # fmt: skip
 
     torch.set_num_threads(config.threads)
-    if config.freeze_word_embeddings:
-        net.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
-    tokenizer = TextTokenizer.from_file(tokenizer_file, max_tokens=config.max_tokens)
-    lengths = np.array([min(len(p) + 2, config.max_tokens) for p in tokenizer.piece_ids(train_texts)])
+    tokenizer, lengths = training_texts(net, config, tokenizer_file, train_texts)
     labels = torch.from_numpy(np.asarray(train_labels, dtype=np.int64))
     total = planned_steps(len(train_texts), config.epochs, config.batch_size, config.max_steps)
-    no_decay = ("bias", "LayerNorm.weight")
-    trained = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
-    groups: list[dict[str, Any]] = [
-        {"params": [p for n, p in trained if not n.endswith(no_decay)]},
-        {"params": [p for n, p in trained if n.endswith(no_decay)], "weight_decay": 0.0},
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, linear_schedule(max(1, round(config.warmup_share * total)), total)
-    )
+    optimisation = adamw_with_warmup(net, config, total)
     loss_fn = torch.nn.CrossEntropyLoss()
     rng = np.random.default_rng(seed)
     history: list[dict[str, float]] = []
@@ -209,7 +254,7 @@ def finetune(
                 break
             input_ids, mask = encode_tensors(tokenizer, [train_texts[i] for i in batch])
             loss = loss_fn(net(input_ids, mask), labels[batch])
-            running += optimize(loss, optimizer, scheduler, [p for _, p in trained])
+            running += optimize(loss, *optimisation)
             step += 1
             if on_step is not None:
                 on_step(1)
@@ -224,13 +269,9 @@ def finetune(
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     net.load_state_dict(best_state)
     seconds = round(time.perf_counter() - started, 1)
-    if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        info = {"steps": step, "train_seconds": seconds, "best_epoch": best_epoch, "history": history}
-        partial = cached.with_suffix(".partial")
-        torch.save({"weights": net.state_dict(), "info": info}, partial)
-        partial.rename(cached)
-    return FinetuneResult(net.eval(), step, seconds, best_epoch, history, cached=False)
+    info = {"steps": step, "train_seconds": seconds, "best_epoch": best_epoch, "history": history}
+    save_checkpoint(cached, net, info)
+    return FinetuneResult(net.eval(), step, seconds, best_epoch, history, cached=False, cache_key=key)
 
 
 def validate(

@@ -9,7 +9,7 @@ model's metrics are the headline, fp32 is kept alongside to show what quantizati
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,14 @@ from pipeline.models.config import BuildContext
 from pipeline.models.data import LabelledTexts
 from pipeline.models.encoder import OPSET, encoder_files
 from pipeline.models.evaluate import measure_latencies
-from pipeline.models.finetune import SentimentNet, export_finetuned, finetune, planned_steps, predict_logits
+from pipeline.models.finetune import (
+    FinetuneResult,
+    SentimentNet,
+    export_finetuned,
+    finetune,
+    planned_steps,
+    predict_logits,
+)
 from pipeline.models.metrics import classification_report
 from pipeline.models.quantize import quantize_int8
 from pipeline.models.registry import LABELS, MODEL_FILE
@@ -72,6 +79,31 @@ def _quantization_report(labels: np.ndarray, fp32: np.ndarray, int8: np.ndarray)
     }
 
 
+def finetune_steps(context: BuildContext, train: LabelledTexts) -> int:
+    """Optimisation steps of ``finetune_sentiment`` when its weights are not cached."""
+    settings = context.config.sentiment.finetune
+    return planned_steps(len(train.texts), settings.epochs, settings.batch_size, settings.max_steps)
+
+
+def finetune_sentiment(
+    context: BuildContext, train: LabelledTexts, val: LabelledTexts, *, on_step: Callable[[int], None]
+) -> FinetuneResult:
+    """The fine-tuned 6-layer sentiment net of this build config (from the cache when it is there):
+    the shipped model, and the student's teacher."""
+    return finetune(
+        train.texts,
+        train.labels,
+        val.texts,
+        val.labels,
+        n_classes=len(LABELS["sentiment"]),
+        tokenizer_file=encoder_files() / "tokenizer.json",
+        config=context.config.sentiment.finetune,
+        seed=context.config.seed,
+        cache_dir=context.cache_dir,
+        on_step=on_step,
+    )
+
+
 def build_finetuned_sentiment(staging: Path, context: BuildContext) -> dict[str, Any]:
     started = time.perf_counter()
     config, step = context.config, context.progress.step
@@ -79,20 +111,9 @@ def build_finetuned_sentiment(staging: Path, context: BuildContext) -> dict[str,
     splits = split_tweets(context)
     train, val = splits[1], splits[2]
 
-    total = planned_steps(len(train.texts), settings.epochs, settings.batch_size, settings.max_steps)
+    total = finetune_steps(context, train)
     with step(f"sentiment: fine-tune all-MiniLM-L6-v2 ({total} steps)", total=total) as advance:
-        result = finetune(
-            train.texts,
-            train.labels,
-            val.texts,
-            val.labels,
-            n_classes=len(LABELS["sentiment"]),
-            tokenizer_file=encoder_files() / "tokenizer.json",
-            config=settings,
-            seed=config.seed,
-            cache_dir=context.cache_dir,
-            on_step=advance,
-        )
+        result = finetune_sentiment(context, train, val, on_step=advance)
     training = {
         "method": "full fine-tune (all 6 transformer layers + linear head on mean pooling)",
         "steps": result.steps,

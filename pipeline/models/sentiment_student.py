@@ -18,12 +18,17 @@ import numpy as np
 
 from pipeline.models.config import BuildContext
 from pipeline.models.encoder import OPSET, encoder_files
-from pipeline.models.finetune import cache_key, export_finetuned, finetune, planned_steps
+from pipeline.models.finetune import export_finetuned, planned_steps
 from pipeline.models.metrics import classification_report
 from pipeline.models.quantize import quantize_int8
 from pipeline.models.registry import LABELS
 from pipeline.models.sentiment import split_tweets
-from pipeline.models.sentiment_finetune import OnnxProbabilities, ship_finetuned
+from pipeline.models.sentiment_finetune import (
+    OnnxProbabilities,
+    finetune_sentiment,
+    finetune_steps,
+    ship_finetuned,
+)
 from pipeline.models.student import distil, initial_student
 
 NAME = "minilm-l3-sentiment-student"
@@ -34,33 +39,15 @@ def build_student_sentiment(staging: Path, context: BuildContext) -> dict[str, A
 
     started = time.perf_counter()
     config, step = context.config, context.progress.step
-    teacher_config, settings = config.sentiment.finetune, config.student
+    settings = config.student
     splits = split_tweets(context)
     _, train, val, test = splits
     tokenizer_file = encoder_files() / "tokenizer.json"
 
-    total = planned_steps(
-        len(train.texts), teacher_config.epochs, teacher_config.batch_size, teacher_config.max_steps
-    )
+    total = finetune_steps(context, train)
     with step(f"student: 6-layer teacher (cached, else {total} fine-tuning steps)", total=total) as advance:
-        teacher = finetune(
-            train.texts,
-            train.labels,
-            val.texts,
-            val.labels,
-            n_classes=len(LABELS["sentiment"]),
-            tokenizer_file=tokenizer_file,
-            config=teacher_config,
-            seed=config.seed,
-            cache_dir=context.cache_dir,
-            on_step=advance,
-        )
-    teacher_key = cache_key(
-        teacher_config,
-        config.seed,
-        [*train.texts, "\1", *val.texts],
-        np.r_[train.labels, val.labels],
-    )
+        teacher = finetune_sentiment(context, train, val, on_step=advance)
+    teacher_key = teacher.cache_key
     torch.set_num_threads(config.threads)
     work = staging.parent
     teacher_fp32 = export_finetuned(teacher.net, work / "teacher.fp32.onnx", opset=OPSET)

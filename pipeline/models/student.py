@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -26,16 +25,18 @@ import torch
 from pipeline.models.config import StudentConfig
 from pipeline.models.finetune import (
     SentimentNet,
+    adamw_with_warmup,
     encode_tensors,
     length_buckets,
-    linear_schedule,
+    load_checkpoint,
     log_progress,
     new_net,
     optimize,
     planned_steps,
+    save_checkpoint,
+    training_texts,
     validate,
 )
-from pipeline.tokenize import TextTokenizer
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +114,9 @@ def distil(
     ``teacher_probs`` gives the teacher's probabilities over ``train_texts`` (called only to train)."""
     key = distil_key(config, seed, origin, [*train_texts, "\1", *val_texts], train_labels)
     cached = cache_dir / f"sentiment-student-{key}.pt" if cache_dir is not None else None
-    if cached is not None and cached.is_file():
-        state = torch.load(cached, map_location="cpu", weights_only=True)
-        student.load_state_dict(state["weights"])
+    info = load_checkpoint(cached, student)
+    if info is not None:
         log.info("student weights loaded from %s", cached)
-        info = state["info"]
         return DistilResult(
             student.eval(), int(info["steps"]), float(info["train_seconds"]), int(info["kept_step"]),
             list(info["history"]), cached=True,
@@ -126,23 +125,11 @@ def distil(
     torch.manual_seed(seed)
     torch.set_num_threads(config.threads)
     net = student
-    if config.freeze_word_embeddings:
-        net.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
-    tokenizer = TextTokenizer.from_file(tokenizer_file, max_tokens=config.max_tokens)
-    lengths = np.array([min(len(p) + 2, config.max_tokens) for p in tokenizer.piece_ids(train_texts)])
+    tokenizer, lengths = training_texts(net, config, tokenizer_file, train_texts)
     labels = torch.from_numpy(np.asarray(train_labels, dtype=np.int64))
     soft = torch.from_numpy(np.asarray(teacher_probs(), dtype=np.float32))
     total = planned_steps(len(train_texts), config.epochs, config.batch_size, config.max_steps)
-    no_decay = ("bias", "LayerNorm.weight")
-    trained = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
-    groups: list[dict[str, Any]] = [
-        {"params": [p for n, p in trained if not n.endswith(no_decay)]},
-        {"params": [p for n, p in trained if n.endswith(no_decay)], "weight_decay": 0.0},
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, linear_schedule(max(1, round(config.warmup_share * total)), total)
-    )
+    optimisation = adamw_with_warmup(net, config, total)
     rng = np.random.default_rng(seed)
     history: list[dict[str, float]] = []
     best_loss, kept_step, best_state = float("inf"), 0, net.state_dict()
@@ -169,7 +156,7 @@ def distil(
             loss = distillation_loss(
                 net(input_ids, mask), labels[batch], soft[batch], config.temperature, config.distill_weight
             )
-            running += optimize(loss, optimizer, scheduler, [p for _, p in trained])
+            running += optimize(loss, *optimisation)
             step += 1
             if on_step is not None:
                 on_step(1)
@@ -180,10 +167,6 @@ def distil(
                 check()
     net.load_state_dict(best_state)
     seconds = round(time.perf_counter() - started, 1)
-    if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        info = {"steps": step, "train_seconds": seconds, "kept_step": kept_step, "history": history}
-        partial = cached.with_suffix(".partial")
-        torch.save({"weights": net.state_dict(), "info": info}, partial)
-        partial.rename(cached)
+    info = {"steps": step, "train_seconds": seconds, "kept_step": kept_step, "history": history}
+    save_checkpoint(cached, net, info)
     return DistilResult(net.eval(), step, seconds, kept_step, history, cached=False)

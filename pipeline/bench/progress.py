@@ -5,48 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import TaskID
+
+from pipeline.progress import StderrProgress
 
 
 def _ignore(n: int) -> None:
     pass
 
 
-class BenchProgress:
+class BenchProgress(StderrProgress):
     """One line per phase (floors, each system); ``describe`` retitles the current line."""
 
     def __init__(self, enabled: bool) -> None:
-        self._progress = (
-            Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-            )
-            if enabled
-            else None
-        )
+        super().__init__(enabled)
         self._current: TaskID | None = None
-
-    def __enter__(self) -> BenchProgress:
-        if self._progress is not None:
-            self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
 
     @contextmanager
     def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:

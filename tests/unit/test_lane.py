@@ -6,6 +6,7 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -56,7 +57,9 @@ def make_lane(
     max_batch: int = 4,
     sla_ms: float = 20.0,
     queue_size: int = 100,
+    **options: Any,
 ) -> ScoringLane[int, list[int]]:
+    """``options``: the lane's optional arguments (metrics, shed, fallback)."""
     batcher: MicroBatcher[int] = MicroBatcher(BatchPolicy(max_batch, sla_ms, 1.0), InferenceTimeEstimator())
     return ScoringLane(
         "test",
@@ -66,6 +69,7 @@ def make_lane(
         on_done=rec.on_done,
         executor=executor,
         queue_size=queue_size,
+        **options,
     )
 
 
@@ -247,15 +251,9 @@ class Shedding(Recorder):
 def shedding_lane(
     rec: Shedding, executor: ThreadPoolExecutor, metrics: KindMetrics
 ) -> ScoringLane[int, list[int]]:
-    batcher: MicroBatcher[int] = MicroBatcher(BatchPolicy(4, 20.0, 1.0), InferenceTimeEstimator())
-    return ScoringLane(
-        "test",
-        batcher,
-        infer=rec.infer,
-        publish=rec.publish,
-        on_done=rec.on_done,
-        executor=executor,
-        queue_size=100,
+    return make_lane(
+        rec,
+        executor,
         metrics=metrics,
         shed=ShedPolicy.for_queue(sla_ms=20.0, queue_size=100),
         fallback=rec.fallback,
@@ -289,16 +287,7 @@ async def test_a_lane_behind_its_sla_sheds_to_the_fallback_and_drops_nothing(
 def test_shed_needs_a_fallback(executor: ThreadPoolExecutor) -> None:
     rec = Recorder()
     with pytest.raises(ValueError, match="go together"):
-        ScoringLane(
-            "test",
-            MicroBatcher(BatchPolicy(4, 20.0), InferenceTimeEstimator()),
-            infer=rec.infer,
-            publish=rec.publish,
-            on_done=rec.on_done,
-            executor=executor,
-            queue_size=10,
-            shed=ShedPolicy.for_queue(20.0, 10),
-        )
+        make_lane(rec, executor, queue_size=10, shed=ShedPolicy.for_queue(20.0, 10))
 
 
 async def test_a_failed_publication_is_sent_again_and_acked_once_delivered(

@@ -6,11 +6,10 @@ Re-creates the build's seeded test split from the build config in meta.json (as
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from pipeline.models.registry import STUDENT_MODEL, is_complete, read_meta, serving_model_path
-from tests.unit.models.shipped import predicted_classes, recreate_test_split
+from tests.unit.models.shipped import assert_test_accuracy_matches_card
 from tests.unit.models.smoke import REPO_MODELS
 
 SHIPPED = REPO_MODELS / STUDENT_MODEL
@@ -24,19 +23,8 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_shipped_student_accuracy_matches_its_card() -> None:
-    from pipeline.inference import OnnxClassifier
-
-    texts, labels, meta = recreate_test_split(SHIPPED)
-    card = meta["metrics"]["test"]  # type: ignore[index]
-    assert card["n"] == len(texts), "the recreated test split differs from the one the build used"
-    classifier = OnnxClassifier.load(serving_model_path(REPO_MODELS, STUDENT_MODEL, "sentiment"), threads=2)
-    assert classifier.kind == "sentiment"
-    assert classifier.labels == ("negative", "neutral", "positive")
-    predicted = predicted_classes(classifier, texts, BATCH)
-    accuracy = float(np.mean(predicted == labels))
-    assert abs(accuracy - card["accuracy"]) <= TOLERANCE, (
-        f"shipped student scores {accuracy:.4f} on {len(texts)} test tweets; its card says {card['accuracy']}"
-    )
+    model = serving_model_path(REPO_MODELS, STUDENT_MODEL, "sentiment")
+    assert_test_accuracy_matches_card(model, tolerance=TOLERANCE, batch=BATCH)
 
 
 def test_shipped_student_is_a_small_int8_drop_in_for_sentiment() -> None:

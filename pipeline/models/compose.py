@@ -3,6 +3,11 @@
 The head stays fp32: it is tiny, and keeping it exact means the served model computes what the head
 was trained and evaluated on (the int8 encoder's embeddings). Standardisation is folded into the first
 layer's weights, so serving passes raw features.
+
+A model with features also gets its head as a graph of its own (``head.onnx``) and exposes the
+embedding as a second output: the text embedding depends on the text alone, the features change
+with every event, and transaction descriptions repeat (one merchant, one descriptor), so serving
+keeps embeddings by text and runs only the head for a description it has seen.
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+from onnx.utils import Extractor
 
 from pipeline.models.encoder import EMBEDDING_OUTPUT
 from pipeline.models.heads import HeadWeights
+from pipeline.models.registry import HEAD_FILE
 
 FEATURES_INPUT = "features"
 PROBABILITIES_OUTPUT = "probabilities"
@@ -80,4 +87,27 @@ def compose_model(
         helper.set_model_props(model, properties)
     onnx.checker.check_model(model)
     onnx.save(model, str(target))
+    if n_features:
+        split_head(target)
     return target
+
+
+def split_head(model_path: Path) -> Path:
+    """Adds ``embedding`` to the outputs of the composed feature model at ``model_path`` (if missing)
+    and writes its head, ``embedding`` + ``features`` -> ``probabilities``, to ``head.onnx`` beside it.
+
+    Idempotent: also upgrades a model composed before heads were split. Returns the head's path."""
+    model = onnx.load(str(model_path))
+    graph = model.graph
+    if FEATURES_INPUT not in {i.name for i in graph.input}:
+        raise ValueError(f"{model_path} has no {FEATURES_INPUT!r} input: nothing to split")
+    if EMBEDDING_OUTPUT not in {o.name for o in graph.output}:
+        graph.output.append(
+            helper.make_tensor_value_info(EMBEDDING_OUTPUT, TensorProto.FLOAT, ["batch", "embedding_dim"])
+        )
+        onnx.checker.check_model(model)
+        onnx.save(model, str(model_path))
+    head = Extractor(model).extract_model([EMBEDDING_OUTPUT, FEATURES_INPUT], [PROBABILITIES_OUTPUT])
+    head_path = model_path.parent / HEAD_FILE
+    onnx.save(head, str(head_path))
+    return head_path

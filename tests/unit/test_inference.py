@@ -63,6 +63,26 @@ def test_smoke_fraud_model_needs_features(smoke_dir: Path) -> None:
 
 
 @pytest.mark.slow
+def test_fraud_model_reuses_embeddings_of_seen_descriptions(smoke_dir: Path) -> None:
+    from pipeline.features import FEATURE_NAMES
+
+    cached = OnnxClassifier.load(smoke_dir / "fraud", threads=1)
+    uncached = OnnxClassifier.load(smoke_dir / "fraud", threads=1, cache_size=0)
+    assert cached.embedding_cache is not None and uncached.embedding_cache is None
+    texts = ["Tesco Stores | weekly shop", "PAYPAL *VERIFY | card verification", "Tesco Stores | weekly shop"]
+    features = np.random.default_rng(0).normal(size=(3, len(FEATURE_NAMES))).astype(np.float32)
+    # Same batch, nothing cached yet: the head scores exactly what the whole model scores.
+    np.testing.assert_array_equal(cached.predict(texts, features), uncached.predict(texts, features))
+    assert len(cached.embedding_cache) == 2
+    # A seen description with other features is scored on those features, not served stale.
+    other = features[::-1].copy()
+    again = cached.predict(texts, other)
+    assert cached.embedding_cache.hits == 2 and len(cached.embedding_cache) == 2  # one look-up per text
+    np.testing.assert_allclose(again, uncached.predict(texts, other), atol=1e-6)
+    assert not np.allclose(again[0], again[2])  # same text, different features
+
+
+@pytest.mark.slow
 def test_warm_up_reports_each_batch_size(smoke_dir: Path) -> None:
     model = OnnxClassifier.load(smoke_dir / "fraud", threads=1)
     timings = model.warm_up(8)

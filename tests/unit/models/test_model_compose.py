@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from pipeline.models.compose import compose_model, fold_standardisation
+from pipeline.models.compose import compose_model, fold_standardisation, split_head
 from pipeline.models.heads import HeadWeights, head_probabilities
 
 VOCAB, DIM = 20, 4
@@ -84,6 +85,37 @@ def test_composed_graph_matches_head_with_features(tmp_path: Path) -> None:
     np.testing.assert_allclose(got, expected, atol=1e-5)
     props = {p.key: p.value for p in onnx.load(str(composed)).metadata_props}
     assert props == {"kind": "fraud"}
+
+
+def test_feature_model_ships_its_head_apart(tmp_path: Path) -> None:
+    encoder = toy_encoder(tmp_path / "enc.onnx")
+    head = random_head(DIM + 3, 8, 2)
+    composed = compose_model(encoder, head, tmp_path / "model.onnx", n_features=3)
+    ids = np.array([[1, 5, 7, 0], [3, 4, 0, 0]], dtype=np.int64)
+    features = np.array([[1, 0, 2], [0, 1, -1]], dtype=np.float32)
+    session = ort.InferenceSession(str(composed), providers=["CPUExecutionProvider"])
+    probabilities, embedding = session.run(
+        ["probabilities", "embedding"],
+        {"input_ids": ids, "attention_mask": (ids > 0).astype(np.int64), "features": features},
+    )
+    head_path = tmp_path / "head.onnx"
+    assert [i.name for i in onnx.load(str(head_path)).graph.input] == ["embedding", "features"]
+    from_head = run(head_path, {"embedding": embedding, "features": features})
+    np.testing.assert_array_equal(from_head, probabilities)
+    # Upgrading an already split model changes nothing.
+    before = composed.read_bytes(), head_path.read_bytes()
+    assert split_head(composed) == head_path
+    assert (composed.read_bytes(), head_path.read_bytes()) == before
+
+
+def test_model_without_features_has_no_head_to_split(tmp_path: Path) -> None:
+    composed = compose_model(
+        toy_encoder(tmp_path / "enc.onnx"), random_head(DIM, 0, 3), tmp_path / "model.onnx"
+    )
+    assert not (tmp_path / "head.onnx").exists()
+    assert [o.name for o in onnx.load(str(composed)).graph.output] == ["probabilities"]
+    with pytest.raises(ValueError, match="features"):
+        split_head(composed)
 
 
 def test_composed_graph_without_features(tmp_path: Path) -> None:

@@ -51,6 +51,8 @@ def test_shipped_fraud_model_meets_its_card(split: str, seed_offset: int, shifte
     txs, labels = data.transactions, data.labels
     classifier = OnnxClassifier.load(SHIPPED, threads=2)
     assert classifier.feature_names == tuple(meta["feature_names"])
+    # Served as the worker serves it: through the head, with embeddings of seen descriptions kept.
+    assert classifier.embedding_cache is not None
     scores = np.concatenate(
         [
             classifier.predict(

@@ -103,6 +103,9 @@ class ScoringWiring(Generic[E]):
         self.metrics.set_model_info(
             scorer.kind, name=classifier.name, version=classifier.version, provider=classifier.provider
         )
+        # Test doubles and other classifiers may keep no cache.
+        for name, cache in getattr(classifier, "caches", dict)().items():
+            self.metrics.track_cache(scorer.kind, name, cache)
         estimator = InferenceTimeEstimator()
         estimator.observe_many(warm_up_ms.items())
         batcher: MicroBatcher[InFlight[E]] = MicroBatcher(

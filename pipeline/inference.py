@@ -170,6 +170,11 @@ class OnnxClassifier:
         classifier._check_outputs(path)
         return classifier
 
+    def caches(self) -> dict[str, ScoreCache]:
+        """The caches this model keeps, by what they hold: "scores" or "embeddings" (for metrics)."""
+        found = {"scores": self.cache, "embeddings": self.embedding_cache}
+        return {name: cache for name, cache in found.items() if cache is not None}
+
     def _check_outputs(self, path: Path) -> None:
         outputs = self._session.get_outputs()
         if not outputs or outputs[0].name != "probabilities":

@@ -5,17 +5,19 @@ in one process do not collide. The hot path goes through ``KindMetrics``: one pe
 label children bound once, so observing an event is a few attribute reads and lock-protected adds,
 with no label lookups or dict building per event.
 
-Values that are cheap to read but change all the time (lane queue depth, consumer lag) are computed
-when scraped, not on every event: ``track_queue_depth`` takes a callable, ``set_consumer_lag`` is
-called by the web server just before it renders the exposition text.
+Values that are cheap to read but change all the time (lane queue depth, consumer lag, model cache
+counts) are computed when scraped, not on every event: ``track_queue_depth`` and ``track_cache`` take
+what to read, ``set_consumer_lag`` is called by the web server just before it renders the exposition
+text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Final
+from collections.abc import Callable, Iterator, Mapping
+from typing import Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from pipeline.settings import SEVERITIES
@@ -83,6 +85,44 @@ class KindMetrics:
         self._queue_depth.set_function(lambda: float(depth()))
 
 
+class CountingCache(Protocol):
+    """What the metrics read of a model's cache (``pipeline.score_cache.ScoreCache``)."""
+
+    hits: int
+    misses: int
+
+    def __len__(self) -> int: ...
+
+
+class _CacheCollector:
+    """Hits, misses and entries of the models' caches, read from the caches when scraped."""
+
+    def __init__(self) -> None:
+        self.caches: dict[tuple[str, str], CountingCache] = {}
+
+    def describe(self) -> Iterator[Metric]:
+        return self.collect()
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["kind", "cache"]
+        hits = CounterMetricFamily(
+            f"{PREFIX}_model_cache_hits",
+            "Texts whose score or embedding a model found in its cache",
+            labels=labels,
+        )
+        misses = CounterMetricFamily(
+            f"{PREFIX}_model_cache_misses", "Texts a model looked up in its cache and ran", labels=labels
+        )
+        entries = GaugeMetricFamily(
+            f"{PREFIX}_model_cache_entries", "Texts held in a model's cache", labels=labels
+        )
+        for (kind, name), cache in self.caches.items():
+            hits.add_metric([kind, name], cache.hits)
+            misses.add_metric([kind, name], cache.misses)
+            entries.add_metric([kind, name], len(cache))
+        yield from (hits, misses, entries)
+
+
 class Metrics:
     """Every StreamGuard metric, registered in ``self.registry``."""
 
@@ -146,6 +186,8 @@ class Metrics:
             ["kind", "name", "version", "provider"],
             registry=r,
         )
+        self._caches = _CacheCollector()
+        r.register(self._caches)
         self._kinds: dict[str, KindMetrics] = {}
         self._dead_letters: dict[tuple[str, str], Counter] = {}
 
@@ -172,6 +214,12 @@ class Metrics:
 
     def set_model_info(self, kind: str, *, name: str, version: str, provider: str) -> None:
         self.model_info.labels(kind, name, version, provider).set(1)
+
+    def track_cache(self, kind: str, name: str, cache: CountingCache) -> None:
+        """Export ``cache``'s counts (``name``: "scores" or "embeddings"), read at every scrape.
+
+        The inference thread updates the counts; reading two ints needs no lock."""
+        self._caches.caches[(kind, name)] = cache
 
     def set_consumer_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
         """Replace the lag of every assigned partition; partitions no longer assigned disappear."""

@@ -18,7 +18,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.demo import malformed_message
+from pipeline.features import transaction_text
 from pipeline.synthetic import generate_texts, generate_transactions
+from schemas import Transaction
 from tests.integration.kafka_helpers import produce_many
 from tests.integration.workers import MODEL_DIR, Topics, WorkerProcess, collect, keyed, worker_env
 
@@ -139,6 +141,13 @@ async def test_metrics_count_what_the_worker_scored_and_health_answers(broker: s
         assert found[("streamguard_events_consumed_total", (("topic", topics.transactions),))] == 7
         assert found[("streamguard_latency_ms_count", kind)] == 5
         assert total(found, "streamguard_model_info") == 2
+        # The served models keep their caches: embeddings by description (fraud), scores by text.
+        embeddings = (("cache", "embeddings"), ("kind", "fraud"))
+        distinct = len({transaction_text(Transaction.model_validate(tx)) for tx in txs})
+        assert found[("streamguard_model_cache_entries", embeddings)] == distinct
+        assert found[("streamguard_model_cache_misses_total", embeddings)] == distinct
+        scores = (("cache", "scores"), ("kind", "sentiment"))
+        assert found[("streamguard_model_cache_entries", scores)] == len({t["text"] for t in texts})
         lags = {labels: v for (n, labels), v in found.items() if n == "streamguard_consumer_lag"}
         assert lags and all(v == 0 for v in lags.values()), lags  # every event read: nothing behind
         assert get(base + "nothing-here")[0] == 404

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.metrics import Metrics
@@ -76,6 +77,23 @@ def test_batches_queue_depth_consumed_dead_letters_model_and_lag() -> None:
         is None
     )
     assert value(metrics, "streamguard_consumer_lag", topic="texts", partition="1") == 4
+
+
+def test_model_caches_are_read_when_scraped() -> None:
+    from pipeline.score_cache import ScoreCache
+
+    metrics = Metrics()
+    cache = ScoreCache(2)
+    metrics.track_cache("fraud", "embeddings", cache)
+    labels = {"kind": "fraud", "cache": "embeddings"}
+    assert value(metrics, "streamguard_model_cache_entries", **labels) == 0
+    cache.put("a", np.zeros(3))
+    cache.get("a")
+    cache.get("b")
+    cache.get("a")
+    assert value(metrics, "streamguard_model_cache_hits_total", **labels) == 2
+    assert value(metrics, "streamguard_model_cache_misses_total", **labels) == 1
+    assert value(metrics, "streamguard_model_cache_entries", **labels) == 1
 
 
 def test_exposition_parses_and_two_registries_do_not_collide() -> None:

@@ -27,7 +27,7 @@ from tests.integration.workers import (
     WorkerProcess,
     collect,
     keyed,
-    scores_until_complete,
+    restart_scores_every_event,
     values,
     worker_env,
 )
@@ -157,12 +157,9 @@ async def test_worker_killed_mid_stream_and_restarted_loses_no_event(broker: str
     await produce_many(broker, topics.transactions, [keyed(e) for e in events[half:] if "amount" in e])
     await produce_many(broker, topics.texts, [keyed(e) for e in events[half:] if "text" in e])
 
-    second = WorkerProcess(worker_env(broker, topics), tmp_path / "worker-2.log")
-    try:
-        ids = await scores_until_complete(broker, score_topics, expected, second, "crash test")
-    finally:
-        second.stop()
-    assert set(ids) == expected  # nothing lost; duplicates are allowed (at-least-once)
+    await restart_scores_every_event(
+        broker, topics, score_topics, expected, tmp_path / "worker-2.log", "crash test"
+    )
 
 
 async def test_worker_stopped_gracefully_mid_stream_commits_only_what_it_published(
@@ -189,14 +186,9 @@ async def test_worker_stopped_gracefully_mid_stream_commits_only_what_it_publish
         print(f"\ngraceful stop under load took {time.monotonic() - stopping:.1f} s")
         assert returncode == 0
 
-    second = WorkerProcess(worker_env(broker, topics), tmp_path / "worker-2.log")
-    try:
-        ids = await scores_until_complete(
-            broker, [topics.scores_transactions], expected, second, "graceful stop"
-        )
-    finally:
-        second.stop()
-    assert set(ids) == expected
+    await restart_scores_every_event(
+        broker, topics, [topics.scores_transactions], expected, tmp_path / "worker-2.log", "graceful stop"
+    )
 
 
 async def test_a_lane_that_dies_crashes_the_worker_and_a_restart_loses_no_event(
@@ -219,11 +211,6 @@ async def test_a_lane_that_dies_crashes_the_worker_and_a_restart_loses_no_event(
     assert returncode != 0, log[-3000:]
     assert "lane fraud failed: InjectedFailure" in log, log[-3000:]
 
-    second = WorkerProcess(worker_env(broker, topics), tmp_path / "worker-2.log")
-    try:
-        ids = await scores_until_complete(
-            broker, [topics.scores_transactions], expected, second, "lane failure"
-        )
-    finally:
-        second.stop()
-    assert set(ids) == expected
+    await restart_scores_every_event(
+        broker, topics, [topics.scores_transactions], expected, tmp_path / "worker-2.log", "lane failure"
+    )

@@ -178,3 +178,16 @@ async def scores_until_complete(
     duplicates = sum(scored.counts.values()) - len(scored.counts)
     print(f"\n{label}: {len(expected)} events, {lost} lost, {duplicates} duplicates (at-least-once)")
     return scored.counts
+
+
+async def restart_scores_every_event(
+    bootstrap: str, topics: Topics, score_topics: list[str], expected: set[str], log_path: Path, label: str
+) -> None:
+    """Start a fresh worker on ``topics`` and assert that every id in ``expected`` ends up scored
+    (nothing lost; duplicates are allowed: at-least-once)."""
+    worker = WorkerProcess(worker_env(bootstrap, topics), log_path)
+    try:
+        ids = await scores_until_complete(bootstrap, score_topics, expected, worker, label)
+    finally:
+        worker.stop()
+    assert set(ids) == expected

@@ -193,6 +193,7 @@ def _load_and_warm_up(
         threads=settings.inference_threads,
         max_tokens=settings.max_tokens,
         batch_independent=batch_independent,
+        cache_size=settings.model_cache_size,
     )
     warm_up_ms = model.warm_up(settings.max_batch)
     log.info(

@@ -108,6 +108,11 @@ class Settings(BaseSettings):
         description="each lane (fraud, sentiment) runs its model on its own thread; else they take turns",
     )
     max_tokens: int = Field(default=128, ge=8, description="texts are truncated to this many tokens")
+    model_cache_size: int = Field(
+        default=4096,
+        ge=0,
+        description="texts each model keeps by text: sentiment scores, fraud embeddings (0: no cache)",
+    )
 
     # --- rules ------------------------------------------------------------------------------
     fraud_threshold: float = Field(default=0.5, ge=0, le=1, description="fraud score that alerts")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import faust
 import pytest
 
-from agents.worker import ServiceWorker, _inference_executors
+from agents.worker import ServiceWorker, _inference_executors, _load_and_warm_up
 from pipeline.settings import load_settings
 
 
@@ -57,3 +58,21 @@ def test_lanes_can_take_turns_on_one_thread() -> None:
         assert executors[0] is executors[1]
     finally:
         executors[0].shutdown()
+
+
+@pytest.mark.parametrize(("size", "cached"), [(None, True), (0, False)])
+def test_model_cache_size_reaches_the_served_models(size: int | None, cached: bool) -> None:
+    """STREAMGUARD_MODEL_CACHE_SIZE bounds both caches; 0 turns them off (shipped models)."""
+    shipped = Path(__file__).resolve().parents[2] / "models"
+    sized = {} if size is None else {"model_cache_size": size}
+    settings = load_settings(model_dir=shipped, **sized)
+    fraud, _ = _load_and_warm_up(settings, "fraud", settings.fraud_model, batch_independent=False)
+    sentiment, _ = _load_and_warm_up(settings, "sentiment", settings.sentiment_model, batch_independent=True)
+    caches = {**fraud.caches(), **sentiment.caches()}
+    if cached:
+        assert {name: cache.capacity for name, cache in caches.items()} == {
+            "embeddings": settings.model_cache_size,
+            "scores": settings.model_cache_size,
+        }
+    else:
+        assert caches == {}

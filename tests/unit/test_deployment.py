@@ -17,6 +17,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.metrics import Metrics
+from pipeline.score_cache import ScoreCache
 from pipeline.settings import SEVERITIES, Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -226,6 +227,7 @@ def exported_metrics() -> dict[str, set[str]]:
     metrics.observe_dead_letter("transactions", "not_json")
     metrics.set_model_info("fraud", name="m", version="1", provider="CPUExecutionProvider")
     metrics.set_consumer_lag({("transactions", 0): 3})
+    metrics.track_cache("fraud", "embeddings", ScoreCache(1))
     found: dict[str, set[str]] = {}
     for family in text_string_to_metric_families(metrics.exposition().decode()):
         for sample in family.samples:

@@ -15,8 +15,8 @@ bounded cache of scores by text (``pipeline.score_cache``): a repeated text is n
 A model with features (fraud) cannot cache scores: the same description comes with other amounts and
 another account history. When its directory has ``head.onnx`` it keeps text *embeddings* instead:
 only descriptions not seen recently run through the encoder, and the small head scores every row.
-An embedding is kept as first computed, in whatever batch it ran (dynamic int8 moves transaction
-scores by < 0.004 between batches).
+An embedding is kept as first computed, in whatever batch it ran: dynamic int8 moves a transaction's
+score between batches anyway (measured B1 against B8: mean 0.0012, at most 0.06, no alert flipped).
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
-"""A bounded cache of class probabilities by input text, for models whose scores are repeatable.
+"""A bounded cache of model outputs by input text: class probabilities, or text embeddings.
 
 Monitoring text repeats (retweets, copy-pasted complaints, bot posts): a text scored once need not
-run through the encoder again. Only exact for models scored batch-independently (each text on its
-own, no padding, no batch neighbours: ``OnnxClassifier(batch_independent=True)``), where the same
-text always gives the same probabilities. Least recently used entries are dropped first.
-Used from the one inference thread: not thread-safe.
+run through the encoder again. Scores are only exact for models scored batch-independently (each
+text on its own, no padding, no batch neighbours: ``OnnxClassifier(batch_independent=True)``),
+where the same text always gives the same probabilities. A model with features keeps embeddings
+instead (its head scores them with each event's features). Least recently used entries are dropped
+first. Used from one inference thread: not thread-safe.
 """
 
 from __future__ import annotations

@@ -101,6 +101,7 @@ class FakeConsumer:
     highwaters: dict[TP, int] = field(default_factory=dict)
     seeks: list[tuple[TP, int]] = field(default_factory=list)
     commits: list[dict[tuple[str, int], int]] = field(default_factory=list)
+    flow_active: bool = True
 
     def __post_init__(self) -> None:
         self._unacked_messages: set[Message] = set()
@@ -192,6 +193,31 @@ async def test_a_recreated_log_is_rewound_and_acks_of_its_old_messages_cannot_co
     assert not old_b.acked and old_b in consumer._unacked_messages
     assert consumer._committed_offset[B] == 400 and consumer._acked[B] == [405]
     assert guard.rewinds == 1
+
+
+async def test_a_rewound_partition_fetched_past_but_never_delivered_is_read_again() -> None:
+    app = FakeApp()
+    guard, _ = guard_with(app, {A: LogState.SHORTER, B: LogState.SAME})
+    read(app, guard, A, 519)
+    read(app, guard, B, 409)
+    await guard.check_logs({A, B})
+    consumer = app.consumer
+    consumer.seeks.clear()
+    # Assigned again, Faust sought A to the committed 0; then its position moved to the end of
+    # the new log (40 records) while none of them reached a stream.
+    consumer._read_offset[A] = 0
+    consumer.positions, consumer.highwaters = {A: 40, B: 410}, {A: 40, B: 410}
+    await guard.check()
+    assert consumer.seeks == []  # one look may catch a fetch on its way to the streams
+    await guard.check()
+    assert consumer.seeks == [(A, 0)] and guard.reseeks == 1  # nothing moved: read them again
+    # Faust delivers from the new log: A is no longer watched, whatever its position does.
+    consumer._read_offset[A], consumer.positions[A] = 12, 41
+    await guard.check()
+    consumer.positions[A] = 60
+    await guard.check()
+    await guard.check()
+    assert consumer.seeks == [(A, 0)] and guard.reseeks == 1
 
 
 async def test_a_revocation_checks_the_revoked_partitions_that_were_read() -> None:

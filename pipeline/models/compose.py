@@ -83,12 +83,14 @@ def compose_model(
     graph.output.append(
         helper.make_tensor_value_info(PROBABILITIES_OUTPUT, TensorProto.FLOAT, ["batch", n_classes])
     )
+    if n_features:
+        _expose_embedding(graph)
     if properties:
         helper.set_model_props(model, properties)
     onnx.checker.check_model(model)
     onnx.save(model, str(target))
     if n_features:
-        split_head(target)
+        _write_head(model, target.parent / HEAD_FILE)
     return target
 
 
@@ -96,18 +98,28 @@ def split_head(model_path: Path) -> Path:
     """Adds ``embedding`` to the outputs of the composed feature model at ``model_path`` (if missing)
     and writes its head, ``embedding`` + ``features`` -> ``probabilities``, to ``head.onnx`` beside it.
 
-    Idempotent: also upgrades a model composed before heads were split. Returns the head's path."""
+    Idempotent: upgrades a model composed before heads were split (``compose_model`` now does both
+    itself). Returns the head's path."""
     model = onnx.load(str(model_path))
-    graph = model.graph
-    if FEATURES_INPUT not in {i.name for i in graph.input}:
+    if FEATURES_INPUT not in {i.name for i in model.graph.input}:
         raise ValueError(f"{model_path} has no {FEATURES_INPUT!r} input: nothing to split")
-    if EMBEDDING_OUTPUT not in {o.name for o in graph.output}:
-        graph.output.append(
-            helper.make_tensor_value_info(EMBEDDING_OUTPUT, TensorProto.FLOAT, ["batch", "embedding_dim"])
-        )
+    if _expose_embedding(model.graph):
         onnx.checker.check_model(model)
         onnx.save(model, str(model_path))
+    return _write_head(model, model_path.parent / HEAD_FILE)
+
+
+def _expose_embedding(graph: onnx.GraphProto) -> bool:
+    """Makes the encoder's embedding a graph output too (after ``probabilities``); False if it was."""
+    if EMBEDDING_OUTPUT in {o.name for o in graph.output}:
+        return False
+    graph.output.append(
+        helper.make_tensor_value_info(EMBEDDING_OUTPUT, TensorProto.FLOAT, ["batch", "embedding_dim"])
+    )
+    return True
+
+
+def _write_head(model: onnx.ModelProto, head_path: Path) -> Path:
     head = Extractor(model).extract_model([EMBEDDING_OUTPUT, FEATURES_INPUT], [PROBABILITIES_OUTPUT])
-    head_path = model_path.parent / HEAD_FILE
     onnx.save(head, str(head_path))
     return head_path

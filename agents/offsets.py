@@ -57,7 +57,7 @@ _CHECK_INTERVAL_S = 0.5
 # A partition that stays past its end is checked against the broker at most this often.
 _RECHECK_AFTER_S = 5.0
 # How long one check may wait for the broker's answer; then nothing is decided.
-_READ_TIMEOUT_S = 2.0
+READ_TIMEOUT_S = 2.0
 
 # (timestamp ms, key, value) of a record: what identifies it within its partition.
 Fingerprint = tuple[int | None, bytes | None, bytes | None]
@@ -244,21 +244,13 @@ class LogRestartGuard(Service):
     async def _read_back(self, expected: Mapping[Any, tuple[int, Fingerprint]]) -> dict[Any, LogState]:
         """Ask the broker (with a consumer of our own, outside the group) for each record again."""
         states = dict.fromkeys(expected, LogState.UNKNOWN)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            enable_auto_commit=False,
-            auto_offset_reset="none",
-            fetch_max_wait_ms=50,
-            request_timeout_ms=int(_READ_TIMEOUT_S * 1000),
-            **self.security,
-        )
+        consumer = await start_reader(self.bootstrap, self.security, auto_offset_reset="none")
         try:
-            await asyncio.wait_for(consumer.start(), _READ_TIMEOUT_S)
             wanted = {TopicPartition(tp.topic, tp.partition): tp for tp in expected}
             consumer.assign(list(wanted))
             for own, tp in wanted.items():
                 consumer.seek(own, expected[tp][0])
-            deadline = time.monotonic() + _READ_TIMEOUT_S
+            deadline = time.monotonic() + READ_TIMEOUT_S
             pending = set(wanted)
             while pending and time.monotonic() < deadline:
                 try:
@@ -332,8 +324,30 @@ class LogRestartGuard(Service):
         self.rewinds += 1
 
 
+async def start_reader(
+    bootstrap: str, security: Mapping[str, Any], *, auto_offset_reset: str
+) -> AIOKafkaConsumer:
+    """A started consumer of our own, outside the group, for reading single records back; the
+    caller assigns, seeks and stops it."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset=auto_offset_reset,
+        fetch_max_wait_ms=50,
+        request_timeout_ms=int(READ_TIMEOUT_S * 1000),
+        **security,
+    )
+    try:
+        await asyncio.wait_for(consumer.start(), READ_TIMEOUT_S)
+    except BaseException:
+        await consumer.stop()
+        raise
+    return consumer
+
+
 def _forget(consumer: Any, tp: Any) -> None:
     """Drop Faust's acknowledgement and commit bookkeeping of one partition."""
+    getattr(consumer, "floors", {}).pop(tp, None)  # offsets of the old log
     consumer._committed_offset[tp] = None
     consumer._read_offset[tp] = None
     consumer._acked.pop(tp, None)

@@ -13,6 +13,7 @@ import faust
 from mode import Service
 
 from agents.app import create_app
+from agents.gaps import GapGuard
 from agents.offsets import LogRestartGuard
 from agents.scoring import ScoringWiring
 from agents.velocity import VelocityTable, changelog_topic
@@ -113,6 +114,8 @@ def build_worker(settings: Settings, bootstrap: str, *, transaction_partitions: 
     app.service(Lanes)
     # rewinds partitions a broker restart emptied
     app.add_dependency(LogRestartGuard(app, bootstrap, security=aiokafka_security(settings)))
+    # reads again the input records that were fetched but never reached an agent
+    app.add_dependency(GapGuard(app, bootstrap, security=aiokafka_security(settings)))
     web = install_web_server(app, settings, metrics, readiness, live)
     return Worker(app, wirings, tuple(dict.fromkeys(executors)), metrics, web, live)
 

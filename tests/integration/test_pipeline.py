@@ -28,6 +28,7 @@ from tests.integration.workers import (
     collect,
     keyed,
     restart_scores_every_event,
+    scores_until_complete,
     values,
     worker_env,
 )
@@ -214,3 +215,26 @@ async def test_a_lane_that_dies_crashes_the_worker_and_a_restart_loses_no_event(
     await restart_scores_every_event(
         broker, topics, [topics.scores_transactions], expected, tmp_path / "worker-2.log", "lane failure"
     )
+
+
+async def test_a_record_lost_on_its_way_to_the_agent_is_read_again_and_scored(
+    broker: str, tmp_path: Path
+) -> None:
+    """A record fetched but dropped before the agent must not be committed past: the gap guard
+    notices the stalled commit, finds the record on the broker and reads the partition again."""
+    topics = Topics()
+    txs, _ = mixed_events(200, 0, seed=47)
+    expected = {str(tx["event_id"]) for tx in txs}
+    env = worker_env(broker, topics, STREAMGUARD_TEST_DROP="0:5")
+    lossy = WorkerProcess(env, tmp_path / "lossy.log", module=("tests.integration.lossy_worker",))
+    try:
+        await produce_many(broker, topics.transactions, [keyed(tx) for tx in txs])
+        ids = await scores_until_complete(
+            broker, [topics.scores_transactions], expected, lossy, "lost record"
+        )
+    finally:
+        lossy.stop()
+    log = lossy.log_path.read_text(errors="replace")
+    assert f"dropped {topics.transactions}-0@5" in log, log[-3000:]
+    assert "offset 5 was fetched but never reached the agent" in log, log[-3000:]
+    assert set(ids) == expected

@@ -49,6 +49,18 @@ def mixed_events(
     return txs, texts
 
 
+def transactions_for_test_worker(
+    broker: str, tmp_path: Path, name: str, n_tx: int, seed: int, **env: str
+) -> tuple[Topics, list[dict[str, object]], WorkerProcess]:
+    """Fresh topics, ``n_tx`` transactions for them, and ``tests.integration.<name>_worker`` (a
+    worker with an injected fault) started on them with ``env``."""
+    topics = Topics()
+    txs, _ = mixed_events(n_tx, 0, seed=seed)
+    module = (f"tests.integration.{name}_worker",)
+    worker = WorkerProcess(worker_env(broker, topics, **env), tmp_path / f"{name}.log", module=module)
+    return topics, txs, worker
+
+
 async def test_1000_mixed_events_give_950_scores_50_dead_letters_and_alerts(
     broker: str, tmp_path: Path
 ) -> None:
@@ -197,11 +209,10 @@ async def test_a_lane_that_dies_crashes_the_worker_and_a_restart_loses_no_event(
 ) -> None:
     """A bug that kills a lane must not leave a worker that runs but scores nothing: it exits
     non-zero, naming the cause, and the restarted worker scores everything not acknowledged."""
-    topics = Topics()
-    txs, _ = mixed_events(600, 0, seed=43)
+    topics, txs, faulty = transactions_for_test_worker(
+        broker, tmp_path, "faulty", 600, seed=43, STREAMGUARD_TEST_FAIL_AFTER_BATCHES="3"
+    )
     expected = {str(tx["event_id"]) for tx in txs}
-    env = worker_env(broker, topics, STREAMGUARD_TEST_FAIL_AFTER_BATCHES="3")
-    faulty = WorkerProcess(env, tmp_path / "faulty.log", module=("tests.integration.faulty_worker",))
     try:
         await produce_many(broker, topics.transactions, [keyed(tx) for tx in txs])
         returncode = await asyncio.to_thread(faulty.proc.wait, 120)
@@ -222,11 +233,10 @@ async def test_a_record_lost_on_its_way_to_the_agent_is_read_again_and_scored(
 ) -> None:
     """A record fetched but dropped before the agent must not be committed past: the gap guard
     notices the stalled commit, finds the record on the broker and reads the partition again."""
-    topics = Topics()
-    txs, _ = mixed_events(200, 0, seed=47)
+    topics, txs, lossy = transactions_for_test_worker(
+        broker, tmp_path, "lossy", 200, seed=47, STREAMGUARD_TEST_DROP="0:5"
+    )
     expected = {str(tx["event_id"]) for tx in txs}
-    env = worker_env(broker, topics, STREAMGUARD_TEST_DROP="0:5")
-    lossy = WorkerProcess(env, tmp_path / "lossy.log", module=("tests.integration.lossy_worker",))
     try:
         await produce_many(broker, topics.transactions, [keyed(tx) for tx in txs])
         ids = await scores_until_complete(

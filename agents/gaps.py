@@ -31,6 +31,7 @@ from mode import Service
 
 from agents.offsets import READ_TIMEOUT_S, start_reader
 from pipeline.commits import stalled_at
+from pipeline.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,19 @@ class GapGuard(Service):
     """Reads again the input records that never reached an agent (see the module doc)."""
 
     def __init__(
-        self, app: faust.App, bootstrap: str, *, security: Mapping[str, Any] | None = None, **kwargs: Any
+        self,
+        app: faust.App,
+        bootstrap: str,
+        *,
+        security: Mapping[str, Any] | None = None,
+        metrics: Metrics | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.app = app
         self.bootstrap = bootstrap
         self.security = dict(security or {})
+        self.metrics = metrics or Metrics()
         self._suspects: dict[Any, int] = {}  # partition -> stalled offset seen at the last check
         self.rereads = 0
         self.skipped_offsets = 0
@@ -98,6 +106,7 @@ class GapGuard(Service):
             )
             await consumer.seek(tp, offset)
             self.rereads += 1
+            self.metrics.input_rereads.labels(tp.topic).inc()
         elif first > offset:
             log.info(
                 "partition %s-%d: offsets %d-%d hold no records; committing past them",
@@ -108,6 +117,7 @@ class GapGuard(Service):
             )
             consumer.floors[tp] = max(consumer.floors.get(tp, 0), first)
             self.skipped_offsets += first - offset
+            self.metrics.input_offsets_without_records.labels(tp.topic).inc(first - offset)
 
     async def _first_records(self, wanted: Mapping[Any, int]) -> dict[Any, int]:
         """Offset of the first record at or after each wanted offset, for those the broker

@@ -115,7 +115,7 @@ def build_worker(settings: Settings, bootstrap: str, *, transaction_partitions: 
     # rewinds partitions a broker restart emptied
     app.add_dependency(LogRestartGuard(app, bootstrap, security=aiokafka_security(settings)))
     # reads again the input records that were fetched but never reached an agent
-    app.add_dependency(GapGuard(app, bootstrap, security=aiokafka_security(settings)))
+    app.add_dependency(GapGuard(app, bootstrap, security=aiokafka_security(settings), metrics=metrics))
     web = install_web_server(app, settings, metrics, readiness, live)
     return Worker(app, wirings, tuple(dict.fromkeys(executors)), metrics, web, live)
 

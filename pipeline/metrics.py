@@ -161,6 +161,19 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.input_rereads = Counter(
+            f"{PREFIX}_input_rereads",
+            "Input records fetched but never delivered to an agent, read again (agents/gaps.py)",
+            ["topic"],
+            registry=r,
+        )
+        self.input_offsets_without_records = Counter(
+            f"{PREFIX}_input_offsets_without_records",
+            "Input offsets the broker showed hold no record (transaction markers, compaction); "
+            "commits passed them",
+            ["topic"],
+            registry=r,
+        )
         self.batch_size = Histogram(
             f"{PREFIX}_batch_size", "Events per model batch", ["kind"], buckets=BATCH_SIZE_BUCKETS, registry=r
         )

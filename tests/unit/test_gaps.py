@@ -72,6 +72,7 @@ async def test_a_record_that_never_reached_the_agent_is_read_again_after_two_che
     await g.check()
     assert consumer.seeks == [(A, 20)]
     assert g.rereads == 1
+    assert b'streamguard_input_rereads_total{topic="transactions"} 1.0' in g.metrics.exposition()
 
 
 async def test_offsets_without_records_raise_the_floor_instead() -> None:
@@ -83,6 +84,8 @@ async def test_offsets_without_records_raise_the_floor_instead() -> None:
     assert consumer.floors == {A: 21}
     assert consumer.commit_start(A) == 21
     assert g.skipped_offsets == 1
+    exposition = g.metrics.exposition()
+    assert b'streamguard_input_offsets_without_records_total{topic="transactions"} 1.0' in exposition
 
 
 async def test_a_record_still_in_a_lane_is_left_alone() -> None:

@@ -3,8 +3,8 @@
 A committed offset says "every record before it has its outputs delivered". Acknowledgements
 arrive out of order (a lane confirms its batches as the broker answers, dead letters on their
 own), so the commit may only advance over a run of acknowledged offsets that starts where the
-last commit ended. Faust's own rule has two holes that lose records (seen: one event in 3 runs of
-the lane-failure test):
+last commit ended. Faust's own rule has two holes that lose records (the lane-failure test lost one
+event in 3 of 9 runs):
 
 * with nothing committed yet, it starts the run at the lowest acknowledged offset, not at the
   partition's start;

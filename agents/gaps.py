@@ -69,9 +69,7 @@ class GapGuard(Service):
             log.debug("gap check skipped: %r", exc)
 
     async def check(self) -> None:
-        consumer: Any = self.app.consumer
-        if not hasattr(consumer, "commit_start"):  # another transport: Faust's own commit rule
-            return
+        consumer: Any = self.app.consumer  # agents.transport's: it has commit_start and floors
         on_the_way: dict[Any, set[int]] = defaultdict(set)
         for message in list(consumer._unacked_messages):
             on_the_way[message.tp].add(message.offset)

@@ -347,7 +347,7 @@ async def start_reader(
 
 def _forget(consumer: Any, tp: Any) -> None:
     """Drop Faust's acknowledgement and commit bookkeeping of one partition."""
-    getattr(consumer, "floors", {}).pop(tp, None)  # offsets of the old log
+    consumer.floors.pop(tp, None)  # offsets of the old log
     consumer._committed_offset[tp] = None
     consumer._read_offset[tp] = None
     consumer._acked.pop(tp, None)

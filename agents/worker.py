@@ -113,9 +113,10 @@ def build_worker(settings: Settings, bootstrap: str, *, transaction_partitions: 
 
     app.service(Lanes)
     # rewinds partitions a broker restart emptied
-    app.add_dependency(LogRestartGuard(app, bootstrap, security=aiokafka_security(settings)))
+    security = aiokafka_security(settings)
+    app.add_dependency(LogRestartGuard(app, bootstrap, security=security))
     # reads again the input records that were fetched but never reached an agent
-    app.add_dependency(GapGuard(app, bootstrap, security=aiokafka_security(settings), metrics=metrics))
+    app.add_dependency(GapGuard(app, bootstrap, security=security, metrics=metrics))
     web = install_web_server(app, settings, metrics, readiness, live)
     return Worker(app, wirings, tuple(dict.fromkeys(executors)), metrics, web, live)
 

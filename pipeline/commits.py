@@ -19,7 +19,7 @@ acknowledged and it was never delivered; the broker then tells the last two apar
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 
 
 def commit_start(committed: int | None, floor: int) -> int:
@@ -38,7 +38,7 @@ def next_commit(start: int, acked: Collection[int]) -> int:
     return offset
 
 
-def stalled_at(start: int, acked: Collection[int], delivered: Iterable[int]) -> int | None:
+def stalled_at(start: int, acked: Collection[int], delivered: Collection[int]) -> int | None:
     """The offset that holds the commit back although it never reached the agent, or None.
 
     ``delivered``: offsets handed to the agent and not yet acknowledged (on their way). Records
@@ -47,6 +47,4 @@ def stalled_at(start: int, acked: Collection[int], delivered: Iterable[int]) -> 
     """
     if start in acked or not acked or max(acked) < start:
         return None
-    if start in set(delivered):
-        return None
-    return start
+    return None if start in delivered else start

@@ -110,6 +110,7 @@ class FakeConsumer:
         self._acked: defaultdict[TP, list[int]] = defaultdict(list, {A: [510, 511], B: [405]})
         self._acked_index: defaultdict[TP, set[int]] = defaultdict(set, {A: {510, 511}, B: {405}})
         self._gap: dict[TP, object] = {A: object(), B: object()}
+        self.floors: dict[TP, int] = {A: 505, B: 402}  # agents.transport's consumer
         self._thread = FakeThread(self)
 
     def assignment(self) -> set[TP]:
@@ -189,9 +190,11 @@ async def test_a_recreated_log_is_rewound_and_acks_of_its_old_messages_cannot_co
     assert old_a.acked and old_a not in consumer._unacked_messages
     assert consumer._committed_offset[A] is None and consumer._read_offset[A] is None
     assert A not in consumer._acked and A not in consumer._acked_index and A not in consumer._gap
+    assert A not in consumer.floors  # offsets of the old log
     # B's log is intact: untouched.
     assert not old_b.acked and old_b in consumer._unacked_messages
     assert consumer._committed_offset[B] == 400 and consumer._acked[B] == [405]
+    assert consumer.floors[B] == 402
     assert guard.rewinds == 1
 
 

@@ -2,6 +2,8 @@
 
 Latency of an event = the moment the collector's fetch returned its score - the event's scheduled
 send time. The collector is a plain assigned consumer (no group), so it neither joins nor commits.
+Where a score carries the worker's timestamps, that latency is also split into its three legs
+(``Legs``): the input hop, the worker itself and the output hop.
 """
 
 from __future__ import annotations
@@ -24,6 +26,36 @@ from pipeline.bench.stats import LatencySummary, RunSummary, summarize_run
 COLLECTOR_FETCH_WAIT_MS = 5
 
 
+@dataclass(frozen=True, slots=True)
+class Legs:
+    """One event's end-to-end latency split at the worker's own timestamps (ms).
+
+    ``input``: scheduled send -> the worker consumed it (our producer, the broker, the worker's
+    fetch wait and its consumer). ``worker``: consumed -> handed to its producer. ``output``: handed
+    to the producer -> the collector's fetch returned it (producer, broker, the collector's fetch
+    wait). The worker's clock is this machine's wall clock, as is ours.
+    """
+
+    input: float
+    worker: float
+    output: float
+
+
+def legs_of(score: bytes | None, scheduled_ms: float, received_ms: float) -> Legs | None:
+    """The legs of a score record's latency; ``None`` for a record without the worker's timestamps.
+
+    ``scheduled_ms`` and ``received_ms`` are wall-clock epoch ms.
+    """
+    if not score:
+        return None
+    try:
+        stamps = orjson.loads(score).get("timestamps")
+        ingested, published = float(stamps["ingested"]), float(stamps["published"])
+    except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
+        return None
+    return Legs(ingested - scheduled_ms, published - ingested, received_ms - published)
+
+
 class Collector:
     """Reads score topics from the beginning and times the scores of awaited event ids."""
 
@@ -37,7 +69,7 @@ class Collector:
         self._topics = list(topics)
         self._due: dict[bytes, float] = {}  # event id -> scheduled send (monotonic s)
         self.latencies_ms: list[float] = []
-        self.worker_ms: list[float] = []  # the worker's own ingested -> published, where it says
+        self.legs: list[Legs] = []  # where the score carries the worker's timestamps
         self.first_receive_s = 0.0
         self.last_receive_s = 0.0
         self._all_in = asyncio.Event()
@@ -77,7 +109,7 @@ class Collector:
         """Forget what was timed (pending ids of an abandoned run are dropped too)."""
         self._due.clear()
         self.latencies_ms = []
-        self.worker_ms = []
+        self.legs = []
         self.first_receive_s = 0.0
         self.last_receive_s = 0.0
         self._all_in.set()
@@ -93,18 +125,21 @@ class Collector:
     async def _run(self) -> None:
         getmany = self._consumer.getmany
         due = self._due
-        loads = orjson.loads
         while True:
             fetched = await getmany(timeout_ms=100)
             now = time.monotonic()
+            # Scheduled times are monotonic; the worker stamps wall-clock time.
+            wall_offset_ms = time.time() * 1000.0 - now * 1000.0
             for records in fetched.values():
                 for record in records:
                     scheduled = due.pop(record.key, None) if record.key is not None else None
                     if scheduled is not None:
                         self.latencies_ms.append((now - scheduled) * 1000.0)
-                        worker_ms = loads(record.value).get("latency_ms") if record.value else None
-                        if isinstance(worker_ms, int | float):
-                            self.worker_ms.append(float(worker_ms))
+                        legs = legs_of(
+                            record.value, scheduled * 1000.0 + wall_offset_ms, now * 1000.0 + wall_offset_ms
+                        )
+                        if legs is not None:
+                            self.legs.append(legs)
                         self.first_receive_s = self.first_receive_s or now
                         self.last_receive_s = now
             if not due:
@@ -117,9 +152,11 @@ class OpenLoopRun:
     # How late our own producer sent (ms): high values mean we, not the system, lagged.
     send_lag: LatencySummary
     send_errors: int
-    # The worker's own latency_ms (ingested -> published) from its score records; None when the
-    # system does not report it (the naive baseline).
+    # The latency's legs (see ``Legs``); None when the system's scores carry no timestamps (the
+    # naive baseline).
+    input_latency: LatencySummary | None
     worker_latency: LatencySummary | None
+    output_latency: LatencySummary | None
 
 
 async def run_open_loop(
@@ -153,7 +190,7 @@ async def run_open_loop(
     await collector.wait_all(drain_s)
     deadline = time.monotonic()
     censored = [(deadline - due) * 1000.0 for due in collector.pending().values()]
-    worker_ms = list(collector.worker_ms)
+    legs = list(collector.legs)
     summary = summarize_run(
         rate=rate,
         latencies_ms=collector.latencies_ms,
@@ -163,5 +200,15 @@ async def run_open_loop(
         sla_ms=sla_ms,
     )
     collector.reset()
-    worker = LatencySummary.of(worker_ms) if worker_ms else None
-    return OpenLoopRun(summary, LatencySummary.of(lags), errors, worker)
+    return OpenLoopRun(
+        summary,
+        LatencySummary.of(lags),
+        errors,
+        _summary([leg.input for leg in legs]),
+        _summary([leg.worker for leg in legs]),
+        _summary([leg.output for leg in legs]),
+    )
+
+
+def _summary(values: list[float]) -> LatencySummary | None:
+    return LatencySummary.of(values) if values else None

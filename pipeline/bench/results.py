@@ -27,7 +27,11 @@ class RateResult:
     peak_rss_mb: float | None
     send_lag_p99_ms: float
     saturated: bool
-    worker_latency: LatencySummary | None = None  # the worker's own ingested -> published
+    # The legs of the latency (``pipeline.bench.loadgen.Legs``): scheduled send -> the worker
+    # consumed it, consumed -> handed to the producer, handed over -> received. None without them.
+    input_latency: LatencySummary | None = None
+    worker_latency: LatencySummary | None = None
+    output_latency: LatencySummary | None = None
 
     def row(self) -> dict[str, Any]:
         latency = self.run.latency
@@ -48,8 +52,9 @@ class RateResult:
             "loadgen_cpu_pct": _round(self.loadgen_cpu_pct),
             "peak_rss_mb": _round(self.peak_rss_mb),
             "send_lag_p99_ms": round(self.send_lag_p99_ms, 2),
-            "worker_p50": None if self.worker_latency is None else round(self.worker_latency.p50, 2),
-            "worker_p99": None if self.worker_latency is None else round(self.worker_latency.p99, 2),
+            **_leg("input", self.input_latency),
+            **_leg("worker", self.worker_latency),
+            **_leg("output", self.output_latency),
             "saturated": self.saturated,
         }
 
@@ -79,6 +84,13 @@ class BenchResults:
             "targets": dict(targets or {}),
             "meta": dict(self.meta),
         }
+
+
+def _leg(name: str, latency: LatencySummary | None) -> dict[str, float | None]:
+    return {
+        f"{name}_p50": None if latency is None else round(latency.p50, 2),
+        f"{name}_p99": None if latency is None else round(latency.p99, 2),
+    }
 
 
 def _round(value: float | None) -> float | None:

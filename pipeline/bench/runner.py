@@ -265,5 +265,7 @@ async def _measure(
         peak_rss_mb=peak_rss_mb(worker_pid),
         send_lag_p99_ms=run.send_lag.p99,
         saturated=saturated(run.summary, p99_limit_ms=_P99_LIMIT_MS) or run.send_errors > 0,
+        input_latency=run.input_latency,
         worker_latency=run.worker_latency,
+        output_latency=run.output_latency,
     )

@@ -23,7 +23,23 @@ def _row(system: str, rate: float, latency_ms: float, *, lost: int = 0) -> RateR
         last_receive_s=(count - lost - 1) / rate,
         sla_ms=20,
     )
-    return RateResult(system, run, 50.0, 30.0, 20.0, 400.0, 0.5, saturated=lost > 0)
+    if system == "naive":  # its scores carry no timestamps
+        return RateResult(system, run, 50.0, 30.0, 20.0, 400.0, 0.5, saturated=lost > 0)
+    # Legs of the latency: a third of it each, the input hop's tail twice as long.
+    leg = LatencySummary.of([latency_ms / 3] * 99 + [latency_ms * 2 / 3])
+    return RateResult(
+        system,
+        run,
+        50.0,
+        30.0,
+        20.0,
+        400.0,
+        0.5,
+        saturated=lost > 0,
+        input_latency=LatencySummary.of([latency_ms / 3] * 98 + [latency_ms * 2 / 3] * 2),
+        worker_latency=leg,
+        output_latency=LatencySummary.of([latency_ms / 3]),
+    )
 
 
 def _results() -> BenchResults:
@@ -56,6 +72,21 @@ def test_json_keeps_the_contract(tmp_path: Path) -> None:
         assert set(CONTRACT_ROW_KEYS) <= set(row)
         assert all(isinstance(row[key], int | float) for key in CONTRACT_ROW_KEYS if key != "system")
     assert document["broker_floor_p99"] == 5.0
+    rows = {(row["system"], row["rate"]): row for row in document["results"]}
+    legs = {key: value for key, value in rows[("streamguard", 300)].items() if key[-4:] in ("_p50", "_p99")}
+    assert legs == {
+        "input_p50": 3.0,
+        "input_p99": 6.0,
+        "worker_p50": 3.0,
+        "worker_p99": 3.0,
+        "output_p50": 3.0,
+        "output_p99": 3.0,
+    }
+    assert {key: value for key, value in rows[("naive", 10)].items() if key[-4:] == "_p99"} == {
+        "input_p99": None,
+        "worker_p99": None,
+        "output_p99": None,
+    }
     assert document["model_floor"] == {
         "1": {"p50": 2.0, "p99": 3.0, "throughput": 400.0},
         "32": {"p50": 30.0, "p99": 40.0, "throughput": 1100.0},
@@ -67,6 +98,9 @@ def test_markdown_and_plot_are_written(tmp_path: Path) -> None:
     assert (tmp_path / "results.md").read_text() == text
     assert "| streamguard | 300 |" in text
     assert "| naive | 50 |" in text and "5 unscored" in text
+    # streamguard at 300/s: input hop 3.0 / 6.0, in-worker 3.0 / 3.0, output hop 3.0 / 3.0.
+    assert "| 3.0 / 6.0 | 3.0 / 3.0 | 3.0 / 3.0 |" in text
+    assert "| - | - | - |" in text  # naive
     if importlib.util.find_spec("matplotlib") is not None:
         assert (tmp_path / "latency_vs_throughput.png").read_bytes()[:4] == b"\x89PNG"
 

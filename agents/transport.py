@@ -16,6 +16,7 @@ from typing import Any
 import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from agents.velocity import flush_changelogs
 from pipeline.commits import commit_start, next_commit
 
 # Without records for this long, the consumer counts as idle.
@@ -93,8 +94,18 @@ class _FastFetchConsumer(faust_aiokafka.Consumer):
         return None
 
 
+class _TableFlushingProducer(faust_aiokafka.Producer):
+    """Hands the coalesced tables' pending changes to the buffer first (``agents.velocity``): Faust
+    flushes the producer before every offset commit and when partitions are revoked."""
+
+    async def flush(self) -> None:
+        flush_changelogs(self.app)
+        await super().flush()
+
+
 class FastFetchTransport(faust_aiokafka.Transport):
     Consumer = _FastFetchConsumer
+    Producer = _TableFlushingProducer
 
     def __init__(
         self, *args: Any, fetch_max_wait_ms: int, idle_fetch_max_wait_ms: int | None = None, **kwargs: Any

@@ -51,6 +51,8 @@ from aiokafka.structs import OffsetAndMetadata
 from faust.sensors import Sensor
 from mode import Service
 
+from pipeline.metrics import Metrics
+
 log = logging.getLogger(__name__)
 
 _CHECK_INTERVAL_S = 0.5
@@ -125,12 +127,14 @@ class LogRestartGuard(Service):
         bootstrap: str,
         *,
         security: Mapping[str, Any] | None = None,
+        metrics: Metrics | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.app = app
         self.bootstrap = bootstrap
         self.security = dict(security or {})
+        self.metrics = metrics or Metrics()
         self.last_read = _LastRead()
         app.sensors.add(self.last_read)
         app.on_partitions_revoked.connect(self._on_revoked)
@@ -214,6 +218,7 @@ class LogRestartGuard(Service):
                 await consumer.seek(tp, committed)
                 self._watched[tp] = None
                 self.reseeks += 1
+                self.metrics.input_log_reseeks.labels(tp.topic).inc()
             else:
                 self._watched[tp] = (read, position)
 
@@ -322,6 +327,7 @@ class LogRestartGuard(Service):
             log.warning("partition %s-%d: committing offset 0 failed: %r", tp.topic, tp.partition, exc)
         self._watched[tp] = None
         self.rewinds += 1
+        self.metrics.input_log_rewinds.labels(tp.topic).inc()
 
 
 async def start_reader(

@@ -114,7 +114,7 @@ def build_worker(settings: Settings, bootstrap: str, *, transaction_partitions: 
     app.service(Lanes)
     # rewinds partitions a broker restart emptied
     security = aiokafka_security(settings)
-    app.add_dependency(LogRestartGuard(app, bootstrap, security=security))
+    app.add_dependency(LogRestartGuard(app, bootstrap, security=security, metrics=metrics))
     # reads again the input records that were fetched but never reached an agent
     app.add_dependency(GapGuard(app, bootstrap, security=security, metrics=metrics))
     web = install_web_server(app, settings, metrics, readiness, live)

@@ -174,6 +174,19 @@ class Metrics:
             ["topic"],
             registry=r,
         )
+        self.input_log_rewinds = Counter(
+            f"{PREFIX}_input_log_rewinds",
+            "Input partitions whose log was recreated (a broker restart) and consumed again from "
+            "offset 0 (agents/offsets.py)",
+            ["topic"],
+            registry=r,
+        )
+        self.input_log_reseeks = Counter(
+            f"{PREFIX}_input_log_reseeks",
+            "Rewound input partitions fetched past but never delivered, read again (agents/offsets.py)",
+            ["topic"],
+            registry=r,
+        )
         self.batch_size = Histogram(
             f"{PREFIX}_batch_size", "Events per model batch", ["kind"], buckets=BATCH_SIZE_BUCKETS, registry=r
         )

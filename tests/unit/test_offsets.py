@@ -196,6 +196,8 @@ async def test_a_recreated_log_is_rewound_and_acks_of_its_old_messages_cannot_co
     assert consumer._committed_offset[B] == 400 and consumer._acked[B] == [405]
     assert consumer.floors[B] == 402
     assert guard.rewinds == 1
+    exposition = guard.metrics.exposition()
+    assert b'streamguard_input_log_rewinds_total{topic="texts"} 1.0' in exposition
 
 
 async def test_a_rewound_partition_fetched_past_but_never_delivered_is_read_again() -> None:
@@ -214,6 +216,7 @@ async def test_a_rewound_partition_fetched_past_but_never_delivered_is_read_agai
     assert consumer.seeks == []  # one look may catch a fetch on its way to the streams
     await guard.check()
     assert consumer.seeks == [(A, 0)] and guard.reseeks == 1  # nothing moved: read them again
+    assert b'streamguard_input_log_reseeks_total{topic="texts"} 1.0' in guard.metrics.exposition()
     # Faust delivers from the new log: A is no longer watched, whatever its position does.
     consumer._read_offset[A], consumer.positions[A] = 12, 41
     await guard.check()

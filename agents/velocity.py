@@ -53,6 +53,11 @@ class CoalescedChangelogTable(faust.Table[Any, Any]):
         self._changed[key] = value
         self._sensor_on_set(self, key, value)
 
+    def on_key_del(self, key: Any) -> None:
+        # The deletion goes out now; a pending older value must not follow and bring the key back.
+        self._changed.pop(key, None)
+        super().on_key_del(key)
+
     def flush_changelog(self) -> int:
         """Hands every key changed since the last flush to Faust's producer buffer; returns how many."""
         changed, self._changed = self._changed, {}

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from types import SimpleNamespace
 from typing import Any
 
 import faust
@@ -18,9 +19,12 @@ def _table(app: faust.App) -> tuple[VelocityTable, Sent]:
     """The worker's velocity table, with its changelog records recorded instead of produced."""
     velocity = VelocityTable(app, Settings(), partitions=4)
     sent: Sent = []
-    velocity.table.send_changelog = lambda partition, key, value, *args, **kwargs: sent.append(
-        (partition, key, value)
-    )
+
+    def send_changelog(partition: int | None, key: bytes, value: bytes | None, *_: Any, **__: Any) -> Any:
+        sent.append((partition, key, value))
+        return SimpleNamespace(message=SimpleNamespace(partition=0))  # as Faust's FutureMessage
+
+    velocity.table.send_changelog = send_changelog
     return velocity, sent
 
 
@@ -38,6 +42,19 @@ def test_changed_keys_reach_the_changelog_once_each_with_their_latest_value() ->
     # None: the producer's partitioner picks the partition from the key (use_partitioner).
     assert sent == [(None, b"acct-1", b"second"), (None, b"acct-2", b"only")]
     assert flush_changelogs(app) == 0 and len(sent) == 2  # a key is written again only if it changes
+
+
+def test_a_deleted_key_is_not_brought_back_by_a_pending_value() -> None:
+    app = faust.App("velocity-test", broker="memory://", store="memory://")
+    velocity, sent = _table(app)
+    table = velocity.table
+    table[b"acct-1"] = b"history"
+    table[b"acct-2"] = b"history"
+    del table[b"acct-1"]
+
+    assert sent == [(None, b"acct-1", None)]  # the tombstone, at once
+    assert flush_changelogs(app) == 1
+    assert sent[1:] == [(None, b"acct-2", b"history")]
 
 
 def test_a_transaction_is_recorded_in_its_account_history_and_flushed() -> None:

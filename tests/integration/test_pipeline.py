@@ -19,10 +19,12 @@ import pytest
 from pipeline.demo import MALFORMED_KINDS, malformed_message
 from pipeline.settings import Settings
 from pipeline.synthetic import generate_texts, generate_transactions
+from pipeline.topics import ensure_topics
 from tests.integration.kafka_helpers import produce_many
 from tests.integration.workers import (
     CHAOS,
     MODEL_DIR,
+    WORKER_PARTITIONS,
     Topics,
     WorkerProcess,
     collect,
@@ -49,13 +51,16 @@ def mixed_events(
     return txs, texts
 
 
-def transactions_for_test_worker(
+async def transactions_for_test_worker(
     broker: str, tmp_path: Path, name: str, n_tx: int, seed: int, **env: str
 ) -> tuple[Topics, list[dict[str, object]], WorkerProcess]:
     """Fresh topics, ``n_tx`` transactions for them, and ``tests.integration.<name>_worker`` (a
     worker with an injected fault) started on them with ``env``."""
     topics = Topics()
     txs, _ = mixed_events(n_tx, 0, seed=seed)
+    # Created as the worker would (it creates them only once its models are loaded): the tests
+    # produce at once, which would otherwise auto-create the topic with the broker's default count.
+    await ensure_topics(broker, [topics.transactions], WORKER_PARTITIONS)
     module = (f"tests.integration.{name}_worker",)
     worker = WorkerProcess(worker_env(broker, topics, **env), tmp_path / f"{name}.log", module=module)
     return topics, txs, worker
@@ -209,7 +214,7 @@ async def test_a_lane_that_dies_crashes_the_worker_and_a_restart_loses_no_event(
 ) -> None:
     """A bug that kills a lane must not leave a worker that runs but scores nothing: it exits
     non-zero, naming the cause, and the restarted worker scores everything not acknowledged."""
-    topics, txs, faulty = transactions_for_test_worker(
+    topics, txs, faulty = await transactions_for_test_worker(
         broker, tmp_path, "faulty", 600, seed=43, STREAMGUARD_TEST_FAIL_AFTER_BATCHES="3"
     )
     expected = {str(tx["event_id"]) for tx in txs}
@@ -233,7 +238,7 @@ async def test_a_record_lost_on_its_way_to_the_agent_is_read_again_and_scored(
 ) -> None:
     """A record fetched but dropped before the agent must not be committed past: the gap guard
     notices the stalled commit, finds the record on the broker and reads the partition again."""
-    topics, txs, lossy = transactions_for_test_worker(
+    topics, txs, lossy = await transactions_for_test_worker(
         broker, tmp_path, "lossy", 200, seed=47, STREAMGUARD_TEST_DROP="0:5"
     )
     expected = {str(tx["event_id"]) for tx in txs}

@@ -24,6 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 CHAOS = os.environ.get("STREAMGUARD_CHAOS", "") not in ("", "0")
 # The models `make test` builds; STREAMGUARD_MODEL_DIR points elsewhere (e.g. a smoke build).
 MODEL_DIR = Path(os.environ.get("STREAMGUARD_MODEL_DIR", REPO / "models")).resolve()
+# Partitions of the topics a test worker creates (STREAMGUARD_PARTITIONS).
+WORKER_PARTITIONS = 2
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ def worker_env(bootstrap: str, topics: Topics, **extra: str) -> dict[str, str]:
         "STREAMGUARD_BOOTSTRAP": bootstrap,
         "STREAMGUARD_APP_ID": f"sg-{topics.prefix}",
         "STREAMGUARD_MODEL_DIR": str(MODEL_DIR),
-        "STREAMGUARD_PARTITIONS": "2",
+        "STREAMGUARD_PARTITIONS": str(WORKER_PARTITIONS),
         # Short group timeouts: a worker is ready in ~3 s and a killed one is evicted in ~2 s.
         "STREAMGUARD_SESSION_TIMEOUT_S": "2",
         "STREAMGUARD_HEARTBEAT_INTERVAL_S": "0.3",
@@ -173,7 +175,8 @@ async def scores_until_complete(
     """Read score topics until every expected event is scored (then 1 s more); print and return how
     often each event_id was scored, so lost and duplicated events can be asserted."""
     scored = ScoredIds(expected)
-    await collect(bootstrap, topics, scored, timeout_s=900, settle_s=1.0, alive=worker.assert_alive)
+    records = await collect(bootstrap, topics, scored, timeout_s=900, settle_s=1.0, alive=worker.assert_alive)
+    scored(records)  # also count the records that arrived while settling
     lost = len(expected - set(scored.counts))
     duplicates = sum(scored.counts.values()) - len(scored.counts)
     print(f"\n{label}: {len(expected)} events, {lost} lost, {duplicates} duplicates (at-least-once)")

@@ -15,8 +15,10 @@ from tests.unit.test_features import make_tx
 Sent = list[tuple[Any, bytes, bytes]]
 
 
-def _table(app: faust.App) -> tuple[VelocityTable, Sent]:
-    """The worker's velocity table, with its changelog records recorded instead of produced."""
+def _table(app: faust.App | None = None) -> tuple[faust.App, VelocityTable, Sent]:
+    """The worker's velocity table (on a plain app unless given one), with its changelog records
+    recorded instead of produced."""
+    app = app or faust.App("velocity-test", broker="memory://", store="memory://")
     velocity = VelocityTable(app, Settings(), partitions=4)
     sent: Sent = []
 
@@ -25,12 +27,11 @@ def _table(app: faust.App) -> tuple[VelocityTable, Sent]:
         return SimpleNamespace(message=SimpleNamespace(partition=0))  # as Faust's FutureMessage
 
     velocity.table.send_changelog = send_changelog
-    return velocity, sent
+    return app, velocity, sent
 
 
 def test_changed_keys_reach_the_changelog_once_each_with_their_latest_value() -> None:
-    app = faust.App("velocity-test", broker="memory://", store="memory://")
-    velocity, sent = _table(app)
+    app, velocity, sent = _table()
     table = velocity.table
     table[b"acct-1"] = b"first"
     table[b"acct-2"] = b"only"
@@ -45,12 +46,10 @@ def test_changed_keys_reach_the_changelog_once_each_with_their_latest_value() ->
 
 
 def test_a_deleted_key_is_not_brought_back_by_a_pending_value() -> None:
-    app = faust.App("velocity-test", broker="memory://", store="memory://")
-    velocity, sent = _table(app)
-    table = velocity.table
-    table[b"acct-1"] = b"history"
-    table[b"acct-2"] = b"history"
-    del table[b"acct-1"]
+    app, velocity, sent = _table()
+    velocity.table[b"acct-1"] = b"history"
+    velocity.table[b"acct-2"] = b"history"
+    del velocity.table[b"acct-1"]
 
     assert sent == [(None, b"acct-1", None)]  # the tombstone, at once
     assert flush_changelogs(app) == 1
@@ -58,8 +57,7 @@ def test_a_deleted_key_is_not_brought_back_by_a_pending_value() -> None:
 
 
 def test_a_transaction_is_recorded_in_its_account_history_and_flushed() -> None:
-    app = faust.App("velocity-test", broker="memory://", store="memory://")
-    velocity, sent = _table(app)
+    app, velocity, sent = _table()
     tx = make_tx(event_id="tx-1", account_id="acct-9")
     assert velocity.enrich(tx).count_10m == 0
     assert velocity.enrich(make_tx(event_id="tx-2", account_id="acct-9")).count_10m == 1
@@ -71,8 +69,7 @@ def test_a_transaction_is_recorded_in_its_account_history_and_flushed() -> None:
 
 def test_the_workers_producer_writes_pending_changes_before_it_flushes() -> None:
     # Faust flushes its producer before every offset commit and when partitions are revoked.
-    app = create_app(Settings(), "127.0.0.1:9")
-    _, sent = _table(app)
+    app, _, sent = _table(create_app(Settings(), "127.0.0.1:9"))
     app.tables[TABLE_NAME][b"acct-1"] = b"history"
     assert sent == []
 
@@ -81,8 +78,7 @@ def test_the_workers_producer_writes_pending_changes_before_it_flushes() -> None
 
 
 def test_changes_are_also_written_on_a_timer() -> None:
-    app = faust.App("velocity-test", broker="memory://", store="memory://")
-    velocity, sent = _table(app)
+    app, velocity, sent = _table()
     (timer,) = app._app_tasks
     velocity.table[b"acct-1"] = b"history"
 

@@ -96,9 +96,9 @@ class VelocityTable:
                 help="recent transactions per account (velocity features)",
             )
         )
-        app.timer(CHANGELOG_FLUSH_S, name="velocity-changelog-flush")(self.flush_changelog)
+        app.timer(CHANGELOG_FLUSH_S, name="velocity-changelog-flush")(self._flush_on_timer)
 
-    async def flush_changelog(self) -> None:
+    async def _flush_on_timer(self) -> None:
         self.table.flush_changelog()
 
     def enrich(self, tx: Transaction) -> Velocity:

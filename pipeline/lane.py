@@ -32,6 +32,10 @@ Batch = list[tuple[T, float]]
 
 # Waits before re-sending a batch whose publication failed (~15 s in all); then the lane fails.
 PUBLISH_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)
+# Batches of a lane in the executor at once. With 2, the next batch waits in the executor's queue
+# while the current one runs, so a busy inference thread goes straight on to it instead of waiting
+# for the event loop to hand it over (a thread wake-up: p50 ~1 / p99 6-10 ms at 300 events/s).
+DISPATCH_DEPTH = 2
 
 
 def now_ms() -> float:
@@ -49,7 +53,8 @@ class ScoringLane(Generic[T, R]):
 
     ``publish(batch, result, scored_ms, degraded)`` hands every output to the producer and returns
     an awaitable that completes when the broker has confirmed them all; ``on_done(batch)`` then
-    acknowledges the inputs. At most ``max_inflight`` batches await confirmation at once.
+    acknowledges the inputs. At most ``DISPATCH_DEPTH`` batches are in the executor (one running,
+    the next queued) and ``max_inflight`` await confirmation at once.
     With ``shed`` and ``fallback``, a batch taken while the lane is behind (``ShedPolicy.behind``)
     is scored by ``fallback`` on the event loop instead of the model, and published ``degraded``.
     With ``metrics``, every batch's size and inference time are observed and the queue depth is
@@ -83,6 +88,10 @@ class ScoringLane(Generic[T, R]):
         self._clock = clock
         self._slots = asyncio.Semaphore(queue_size)
         self._inflight = asyncio.Semaphore(max_inflight)
+        # Batches handed to the executor and not yet published: the next one waits in the
+        # executor's queue while the current one runs (see ``run``).
+        self._dispatched = asyncio.Semaphore(DISPATCH_DEPTH)
+        self._processing: set[asyncio.Task[None]] = set()
         self._confirmations: set[asyncio.Task[None]] = set()
         self._arrived = asyncio.Event()
         self._stopping = False
@@ -117,7 +126,7 @@ class ScoringLane(Generic[T, R]):
                     await self._arrived.wait()
                     continue
                 if self._stopping or self._batcher.due(self._clock()):
-                    await self._process(self._batcher.take())
+                    await self._dispatch()
                     continue
                 flush_at = self._batcher.flush_at()
                 assert flush_at is not None
@@ -125,9 +134,14 @@ class ScoringLane(Generic[T, R]):
                 delay_s = max(flush_at - self._clock(), 0.0) / 1000.0
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._arrived.wait(), timeout=delay_s)
+            while self._processing:
+                await asyncio.gather(*list(self._processing))
+            self._raise_if_failed()
             await self.wait_confirmed()
         except BaseException as exc:
-            self._failure = exc
+            self._failure = self._failure or exc
+            for task in self._processing:
+                task.cancel()
             raise
 
     async def run_or_fail(self, on_failure: Callable[[BaseException], Awaitable[None]]) -> None:
@@ -162,6 +176,21 @@ class ScoringLane(Generic[T, R]):
         while self._confirmations:
             await asyncio.gather(*list(self._confirmations))
 
+    async def _dispatch(self) -> None:
+        """Once fewer than ``DISPATCH_DEPTH`` batches are under way, take the next batch (all that
+        is pending by then, up to the batch size) and process it in a task of its own."""
+        await self._dispatched.acquire()
+        task = asyncio.create_task(self._process(self._batcher.take()))
+        self._processing.add(task)
+        task.add_done_callback(self._processed)
+
+    def _processed(self, task: asyncio.Task[None]) -> None:
+        self._processing.discard(task)
+        self._dispatched.release()
+        if not task.cancelled() and (exc := task.exception()) is not None and self._failure is None:
+            self._failure = exc
+            self._arrived.set()  # wake ``run`` to raise it
+
     async def _process(self, batch: Batch[T]) -> None:
         for _ in batch:
             self._slots.release()
@@ -172,9 +201,8 @@ class ScoringLane(Generic[T, R]):
             result = self._fallback(items)  # microseconds per event: not worth a thread hop
         else:
             loop = asyncio.get_running_loop()
-            started = time.perf_counter()
-            result = await loop.run_in_executor(self._executor, self._infer, items)
-            inference_ms = (time.perf_counter() - started) * 1000.0
+            # Timed in the thread: a batch may wait in the executor's queue behind another.
+            result, inference_ms = await loop.run_in_executor(self._executor, self._timed_infer, items)
             self._batcher.estimator.observe(len(items), inference_ms)
             if self._metrics is not None:
                 self._metrics.observe_batch(len(items), inference_ms)
@@ -191,6 +219,11 @@ class ScoringLane(Generic[T, R]):
         task = asyncio.create_task(self._confirm(batch, delivered, republish))
         self._confirmations.add(task)
         task.add_done_callback(self._confirmations.discard)
+
+    def _timed_infer(self, items: Sequence[T]) -> tuple[R, float]:
+        started = time.perf_counter()
+        result = self._infer(items)
+        return result, (time.perf_counter() - started) * 1000.0
 
     def _behind(self, batch: Batch[T]) -> bool:
         if self._shed is None or self._stopping:

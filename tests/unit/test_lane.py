@@ -301,3 +301,48 @@ async def test_a_failed_publication_is_sent_again_and_acked_once_delivered(
     assert rec.batches == [[1], [1], [1]]
     await lane.stop()
     await runner
+
+
+class CountingExecutor(ThreadPoolExecutor):
+    """One inference thread that counts the batches handed to it."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1, thread_name_prefix="inference")
+        self.handed = 0
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        self.handed += 1
+        return super().submit(*args, **kwargs)
+
+
+async def test_a_busy_lane_queues_its_next_batch_on_the_executor_but_no_more() -> None:
+    rec, running, release = Recorder(), threading.Event(), threading.Event()
+    infer = rec.infer
+
+    def first_batch_blocks(items: Sequence[int]) -> list[int]:
+        if not running.is_set():
+            running.set()
+            release.wait(5)
+        return infer(items)
+
+    rec.infer = first_batch_blocks  # type: ignore[method-assign]
+    executor = CountingExecutor()
+    lane = make_lane(rec, executor, max_batch=1)
+    runner = asyncio.create_task(lane.run())
+    try:
+        await lane.submit(1, now_ms())
+        await run_until(running.is_set)
+        for item in (2, 3):
+            await lane.submit(item, now_ms())
+        # While batch [1] runs, [2] already waits on the executor; [3] waits in the lane.
+        await run_until(lambda: executor.handed == 2)
+        await asyncio.sleep(0.05)
+        assert executor.handed == 2 and rec.batches == []
+        release.set()
+        await run_until(lambda: len(rec.acked) == 3)
+        assert rec.batches == [[1], [2], [3]]  # published in order
+        await lane.stop()
+        await runner
+    finally:
+        release.set()
+        executor.shutdown()

@@ -56,8 +56,6 @@ class GapGuard(Service):
         self.security = dict(security or {})
         self.metrics = metrics or Metrics()
         self._suspects: dict[Any, int] = {}  # partition -> stalled offset seen at the last check
-        self.rereads = 0
-        self.skipped_offsets = 0
 
     @Service.timer(CHECK_INTERVAL_S)
     async def _check(self) -> None:
@@ -103,7 +101,6 @@ class GapGuard(Service):
                 offset,
             )
             await consumer.seek(tp, offset)
-            self.rereads += 1
             self.metrics.input_rereads.labels(tp.topic).inc()
         elif first > offset:
             log.info(
@@ -114,7 +111,6 @@ class GapGuard(Service):
                 first - 1,
             )
             consumer.floors[tp] = max(consumer.floors.get(tp, 0), first)
-            self.skipped_offsets += first - offset
             self.metrics.input_offsets_without_records.labels(tp.topic).inc(first - offset)
 
     async def _first_records(self, wanted: Mapping[Any, int]) -> dict[Any, int]:

@@ -143,8 +143,6 @@ class LogRestartGuard(Service):
         self._settled: set[Any] = set()  # partitions it answered for
         # Rewound partitions not yet delivering from the new log -> (read offset, position) seen last.
         self._watched: dict[Any, tuple[int | None, int | None] | None] = {}
-        self.rewinds = 0
-        self.reseeks = 0
 
     # -- triggers ----------------------------------------------------------------------------
     async def _on_revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -217,7 +215,6 @@ class LogRestartGuard(Service):
                 )
                 await consumer.seek(tp, committed)
                 self._watched[tp] = None
-                self.reseeks += 1
                 self.metrics.input_log_reseeks.labels(tp.topic).inc()
             else:
                 self._watched[tp] = (read, position)
@@ -326,7 +323,6 @@ class LogRestartGuard(Service):
         except Exception as exc:
             log.warning("partition %s-%d: committing offset 0 failed: %r", tp.topic, tp.partition, exc)
         self._watched[tp] = None
-        self.rewinds += 1
         self.metrics.input_log_rewinds.labels(tp.topic).inc()
 
 

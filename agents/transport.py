@@ -16,7 +16,7 @@ from typing import Any
 import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from agents.velocity import flush_changelogs
+from agents.tables import flush_changelogs
 from pipeline.commits import commit_start, next_commit
 
 # Without records for this long, the consumer counts as idle.
@@ -95,7 +95,7 @@ class _FastFetchConsumer(faust_aiokafka.Consumer):
 
 
 class _TableFlushingProducer(faust_aiokafka.Producer):
-    """Hands the coalesced tables' pending changes to the buffer first (``agents.velocity``): Faust
+    """Hands the coalesced tables' pending changes to the buffer first (``agents.tables``): Faust
     flushes the producer before every offset commit and when partitions are revoked."""
 
     async def flush(self) -> None:

@@ -89,7 +89,7 @@ class ScoringLane(Generic[T, R]):
         self._slots = asyncio.Semaphore(queue_size)
         self._inflight = asyncio.Semaphore(max_inflight)
         # Batches handed to the executor and not yet published: the next one waits in the
-        # executor's queue while the current one runs (see ``run``).
+        # executor's queue while the current one runs (see ``_dispatch``).
         self._dispatched = asyncio.Semaphore(DISPATCH_DEPTH)
         self._processing: set[asyncio.Task[None]] = set()
         self._confirmations: set[asyncio.Task[None]] = set()

@@ -26,6 +26,11 @@ class Message:
 A = TP("transactions", 0)
 
 
+def counted(guard: Any, name: str, topic: str = "transactions") -> float:
+    """What the guard's Prometheus counter ``name`` shows for ``topic`` (0 before its first count)."""
+    return guard.metrics.registry.get_sample_value(name, {"topic": topic}) or 0.0
+
+
 @dataclass
 class FakeConsumer:
     committed: int | None = 20
@@ -71,8 +76,7 @@ async def test_a_record_that_never_reached_the_agent_is_read_again_after_two_che
     assert consumer.seeks == []  # once could be a record on its way right now
     await g.check()
     assert consumer.seeks == [(A, 20)]
-    assert g.rereads == 1
-    assert b'streamguard_input_rereads_total{topic="transactions"} 1.0' in g.metrics.exposition()
+    assert counted(g, "streamguard_input_rereads_total") == 1
 
 
 async def test_offsets_without_records_raise_the_floor_instead() -> None:
@@ -83,9 +87,7 @@ async def test_offsets_without_records_raise_the_floor_instead() -> None:
     assert consumer.seeks == []
     assert consumer.floors == {A: 21}
     assert consumer.commit_start(A) == 21
-    assert g.skipped_offsets == 1
-    exposition = g.metrics.exposition()
-    assert b'streamguard_input_offsets_without_records_total{topic="transactions"} 1.0' in exposition
+    assert counted(g, "streamguard_input_offsets_without_records_total") == 1
 
 
 async def test_a_record_still_in_a_lane_is_left_alone() -> None:

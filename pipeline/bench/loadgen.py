@@ -181,9 +181,8 @@ async def run_open_loop(
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        key = event.event_id.encode()
-        collector.expect(key, due)
-        deliveries.append(await send(topic_of(event.kind), event.value, key=key))
+        collector.expect(event.event_id.encode(), due)  # scores are keyed by event id
+        deliveries.append(await send(topic_of(event.kind), event.value, key=event.key))
         lags.append(max(time.monotonic() - due, 0.0) * 1000.0)
     results = await asyncio.gather(*deliveries, return_exceptions=True)
     errors = sum(1 for result in results if isinstance(result, BaseException))

@@ -230,9 +230,8 @@ async def _wait_ready(
         probes = event_mix(6, seed=attempt, run_id=f"probe-{attempt}-{uuid.uuid4().hex[:4]}")
         collector.reset()
         for event in probes:
-            key = event.event_id.encode()
-            collector.expect(key, time.monotonic())
-            await producer.send(_topic_of(settings)(event.kind), event.value, key=key)
+            collector.expect(event.event_id.encode(), time.monotonic())
+            await producer.send(_topic_of(settings)(event.kind), event.value, key=event.key)
         if await collector.wait_all(2.0):
             collector.reset()
             return

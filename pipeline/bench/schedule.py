@@ -33,6 +33,9 @@ class BenchEvent:
     kind: str  # "transaction" or "text"
     event_id: str
     value: bytes
+    # As the README tells producers to key: transactions by account (the worker's velocity history
+    # of an account then lives on one partition), texts by event id.
+    key: bytes
 
 
 def event_mix(count: int, *, seed: int, run_id: str) -> list[BenchEvent]:
@@ -52,5 +55,6 @@ def event_mix(count: int, *, seed: int, run_id: str) -> list[BenchEvent]:
     for i, kind in enumerate(kinds):
         event = dict(next(transactions) if kind == "transaction" else next(texts))
         event["event_id"] = f"{run_id}-{i:07d}"
-        events.append(BenchEvent(kind, event["event_id"], orjson.dumps(event)))
+        key = event["account_id"] if kind == "transaction" else event["event_id"]
+        events.append(BenchEvent(kind, event["event_id"], orjson.dumps(event), str(key).encode()))
     return events

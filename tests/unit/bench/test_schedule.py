@@ -36,3 +36,13 @@ def test_event_mix_interleaves_kinds_with_unique_run_ids() -> None:
     assert orjson.loads(first_text.value)["text"]
     assert orjson.loads(first_tx.value)["event_id"] == first_tx.event_id
     assert event_mix(50, seed=3, run_id="x") == event_mix(50, seed=3, run_id="x")  # repeatable
+
+
+def test_event_mix_keys_transactions_by_account_and_texts_by_event_id() -> None:
+    events = event_mix(200, seed=5, run_id="keys")
+    for event in events:
+        body = orjson.loads(event.value)
+        expected = body["account_id"] if event.kind == "transaction" else body["event_id"]
+        assert event.key == expected.encode()
+    accounts = {event.key for event in events if event.kind == "transaction"}
+    assert len(accounts) < sum(event.kind == "transaction" for event in events)  # accounts recur

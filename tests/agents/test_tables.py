@@ -14,6 +14,18 @@ from pipeline.settings import Settings
 Sent = list[tuple[Any, bytes, bytes]]
 
 
+def record_changelog(table: Any) -> Sent:
+    """The changelog records ``table`` sends from now on, recorded instead of produced."""
+    sent: Sent = []
+
+    def send_changelog(partition: int | None, key: bytes, value: bytes | None, *_: Any, **__: Any) -> Any:
+        sent.append((partition, key, value))
+        return SimpleNamespace(message=SimpleNamespace(partition=0))  # as Faust's FutureMessage
+
+    table.send_changelog = send_changelog
+    return sent
+
+
 def _table(app: faust.App | None = None) -> tuple[faust.App, Any, Sent]:
     """A coalesced table (on a plain app unless given one), with its changelog records recorded
     instead of produced."""
@@ -30,14 +42,7 @@ def _table(app: faust.App | None = None) -> tuple[faust.App, Any, Sent]:
             use_partitioner=True,
         )
     )
-    sent: Sent = []
-
-    def send_changelog(partition: int | None, key: bytes, value: bytes | None, *_: Any, **__: Any) -> Any:
-        sent.append((partition, key, value))
-        return SimpleNamespace(message=SimpleNamespace(partition=0))  # as Faust's FutureMessage
-
-    table.send_changelog = send_changelog
-    return app, table, sent
+    return app, table, record_changelog(table)
 
 
 def test_changed_keys_reach_the_changelog_once_each_with_their_latest_value() -> None:

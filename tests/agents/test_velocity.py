@@ -1,31 +1,20 @@
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any
-
 import faust
 
 from agents.tables import CoalescedChangelogTable, flush_changelogs
 from agents.velocity import VelocityTable
 from pipeline.settings import Settings
+from tests.agents.test_tables import Sent, record_changelog
 from tests.unit.test_features import make_tx
 
-Sent = list[tuple[Any, bytes, bytes]]
 
-
-def _table(app: faust.App | None = None) -> tuple[faust.App, VelocityTable, Sent]:
-    """The worker's velocity table (on a plain app unless given one), with its changelog records
-    recorded instead of produced."""
-    app = app or faust.App("velocity-test", broker="memory://", store="memory://")
+def _table() -> tuple[faust.App, VelocityTable, Sent]:
+    """The worker's velocity table on a plain app, with its changelog records recorded instead of
+    produced."""
+    app = faust.App("velocity-test", broker="memory://", store="memory://")
     velocity = VelocityTable(app, Settings(), partitions=4)
-    sent: Sent = []
-
-    def send_changelog(partition: int | None, key: bytes, value: bytes | None, *_: Any, **__: Any) -> Any:
-        sent.append((partition, key, value))
-        return SimpleNamespace(message=SimpleNamespace(partition=0))  # as Faust's FutureMessage
-
-    velocity.table.send_changelog = send_changelog
-    return app, velocity, sent
+    return app, velocity, record_changelog(velocity.table)
 
 
 def test_a_transaction_is_recorded_in_its_account_history_and_flushed() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from agents.gaps import GapGuard
 from pipeline.commits import commit_start
+from tests.unit.test_metrics import value
 
 
 @dataclass(frozen=True)
@@ -24,11 +25,6 @@ class Message:
 
 
 A = TP("transactions", 0)
-
-
-def counted(guard: Any, name: str, topic: str = "transactions") -> float:
-    """What the guard's Prometheus counter ``name`` shows for ``topic`` (0 before its first count)."""
-    return guard.metrics.registry.get_sample_value(name, {"topic": topic}) or 0.0
 
 
 @dataclass
@@ -76,7 +72,7 @@ async def test_a_record_that_never_reached_the_agent_is_read_again_after_two_che
     assert consumer.seeks == []  # once could be a record on its way right now
     await g.check()
     assert consumer.seeks == [(A, 20)]
-    assert counted(g, "streamguard_input_rereads_total") == 1
+    assert value(g.metrics, "streamguard_input_rereads_total", topic="transactions") == 1
 
 
 async def test_offsets_without_records_raise_the_floor_instead() -> None:
@@ -87,7 +83,7 @@ async def test_offsets_without_records_raise_the_floor_instead() -> None:
     assert consumer.seeks == []
     assert consumer.floors == {A: 21}
     assert consumer.commit_start(A) == 21
-    assert counted(g, "streamguard_input_offsets_without_records_total") == 1
+    assert value(g.metrics, "streamguard_input_offsets_without_records_total", topic="transactions") == 1
 
 
 async def test_a_record_still_in_a_lane_is_left_alone() -> None:

@@ -17,6 +17,7 @@ from agents.offsets import (
     message_fingerprint,
     record_fingerprint,
 )
+from tests.unit.test_metrics import value
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,6 @@ class Message:  # what Faust delivers: timestamp in seconds
 
 
 A, B = TP("texts", 0), TP("texts", 1)
-
-
-def counted(guard: Any, name: str, topic: str = "texts") -> float:
-    """What the guard's Prometheus counter ``name`` shows for ``topic`` (0 before its first count)."""
-    return guard.metrics.registry.get_sample_value(name, {"topic": topic}) or 0.0
 
 
 def test_position_past_the_end_only_when_both_are_known() -> None:
@@ -200,7 +196,7 @@ async def test_a_recreated_log_is_rewound_and_acks_of_its_old_messages_cannot_co
     assert not old_b.acked and old_b in consumer._unacked_messages
     assert consumer._committed_offset[B] == 400 and consumer._acked[B] == [405]
     assert consumer.floors[B] == 402
-    assert counted(guard, "streamguard_input_log_rewinds_total") == 1
+    assert value(guard.metrics, "streamguard_input_log_rewinds_total", topic="texts") == 1
 
 
 async def test_a_rewound_partition_fetched_past_but_never_delivered_is_read_again() -> None:
@@ -219,14 +215,15 @@ async def test_a_rewound_partition_fetched_past_but_never_delivered_is_read_agai
     assert consumer.seeks == []  # one look may catch a fetch on its way to the streams
     await guard.check()
     assert consumer.seeks == [(A, 0)]  # nothing moved: read them again
-    assert counted(guard, "streamguard_input_log_reseeks_total") == 1
+    assert value(guard.metrics, "streamguard_input_log_reseeks_total", topic="texts") == 1
     # Faust delivers from the new log: A is no longer watched, whatever its position does.
     consumer._read_offset[A], consumer.positions[A] = 12, 41
     await guard.check()
     consumer.positions[A] = 60
     await guard.check()
     await guard.check()
-    assert consumer.seeks == [(A, 0)] and counted(guard, "streamguard_input_log_reseeks_total") == 1
+    assert consumer.seeks == [(A, 0)]
+    assert value(guard.metrics, "streamguard_input_log_reseeks_total", topic="texts") == 1
 
 
 async def test_a_revocation_checks_the_revoked_partitions_that_were_read() -> None:
@@ -294,4 +291,4 @@ async def test_a_failing_check_after_a_revocation_does_not_break_the_rebalance(
     monkeypatch.setattr(guard, "check_logs", broken)
     (receiver,) = app.on_partitions_revoked.receivers
     await receiver(app, {A}, signal=None)  # logged, not raised
-    assert counted(guard, "streamguard_input_log_rewinds_total") == 0
+    assert value(guard.metrics, "streamguard_input_log_rewinds_total", topic="texts") == 0

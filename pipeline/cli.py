@@ -248,7 +248,9 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", type=Path, default=None, help="results folder (default bench/results/<time>)"
     )
     parser.add_argument(
-        "--systems", default=None, help="comma list of streamguard,per_event_onnx,fixed_window,naive"
+        "--systems",
+        default=None,
+        help="comma list of streamguard,per_event_onnx,fixed_window,naive; relay,model_relay: floors",
     )
     parser.add_argument("--rates", default=None, help="comma list of events/s, for every system")
     parser.add_argument("--duration", type=float, default=None, help="seconds of traffic per rate")

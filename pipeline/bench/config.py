@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from pipeline.bench.systems import SYSTEMS
+from pipeline.bench.systems import OPTIONAL_SYSTEMS, SYSTEMS
 
 # Rising open-loop rates; each system climbs until it saturates.
 _FULL_RATES = (50.0, 100.0, 200.0, 300.0, 400.0, 600.0, 800.0, 1200.0, 1600.0, 2400.0)
@@ -15,6 +15,8 @@ _QUICK_RATES: dict[str, tuple[float, ...]] = {
     "per_event_onnx": (100.0, 300.0),
     "fixed_window": (100.0, 300.0),
     "naive": (10.0, 50.0),
+    "relay": (100.0, 300.0, 600.0, 1000.0),
+    "model_relay": (100.0, 300.0),
 }
 
 
@@ -42,9 +44,10 @@ class BenchConfig:
     ) -> BenchConfig:
         """``rates`` replaces the rates of every system."""
         chosen = systems or self.systems
-        unknown = set(chosen) - set(SYSTEMS)
+        known = SYSTEMS + OPTIONAL_SYSTEMS
+        unknown = set(chosen) - set(known)
         if unknown:
-            raise ValueError(f"unknown systems {sorted(unknown)}; choose from {', '.join(SYSTEMS)}")
+            raise ValueError(f"unknown systems {sorted(unknown)}; choose from {', '.join(known)}")
         return replace(
             self,
             systems=chosen,
@@ -55,7 +58,7 @@ class BenchConfig:
 
 
 def full_config() -> BenchConfig:
-    rates: dict[str, tuple[float, ...]] = {name: _FULL_RATES for name in SYSTEMS}
+    rates: dict[str, tuple[float, ...]] = {name: _FULL_RATES for name in SYSTEMS + OPTIONAL_SYSTEMS}
     rates["naive"] = _FULL_NAIVE_RATES
     return BenchConfig(
         systems=SYSTEMS,

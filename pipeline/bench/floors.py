@@ -100,7 +100,7 @@ def model_floor(
 ) -> list[ModelFloor]:
     """Times ``batches_per_size`` consecutive batches of each size, cut from ``events`` in order."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="floor-sentiment") as other_lane:
-        score = _mixed_scorer(settings, events, other_lane if settings.inference_per_lane else None)
+        score = mixed_scorer(settings, events, other_lane if settings.inference_per_lane else None)
         return _time_batches(score, events, batches_per_size, sizes, on_batch)
 
 
@@ -134,11 +134,16 @@ def _time_batches(
     return floors
 
 
-def _mixed_scorer(
-    settings: Settings, events: Sequence[BenchEvent], other_lane: ThreadPoolExecutor | None
+def mixed_scorer(
+    settings: Settings,
+    events: Sequence[BenchEvent],
+    other_lane: ThreadPoolExecutor | None,
+    *,
+    cache_size: int = 0,
 ) -> Callable[[Sequence[BenchEvent]], None]:
     """Scores a mixed batch as the worker's two lanes would (texts on ``other_lane`` while the
-    transactions run, when given); model inputs of ``events`` are prepared here, before any timing."""
+    transactions run, when given); model inputs of ``events`` are prepared here, before any timing,
+    those of other events when first scored. ``cache_size`` 0: every event runs through the model."""
     import numpy as np
 
     from pipeline.inference import OnnxClassifier
@@ -155,7 +160,7 @@ def _mixed_scorer(
             threads=settings.inference_threads,
             max_tokens=settings.max_tokens,
             batch_independent=batch_independent,
-            cache_size=0,  # the floor is the model's: every event runs through it
+            cache_size=cache_size,
         )
 
     rules = Rules.from_settings(settings)

@@ -35,7 +35,6 @@ _READY_TIMEOUT_S = 120.0
 _P99_LIMIT_MS = 5_000.0
 _SETTLE_S = 0.5
 _WARM_DRAIN_S = 30.0
-_WARM_DRAIN_S = 30.0
 
 
 @contextlib.contextmanager

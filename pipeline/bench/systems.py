@@ -5,6 +5,8 @@
   our consumer settings): what batching alone buys.
 - ``fixed_window``: the same worker with Triton/Morpheus-style batching (``pipeline.bench.fixed_window``).
 - ``naive``: a plain Faust app, torch eager per event (``pipeline.bench.naive_app``).
+- ``relay`` and ``model_relay`` (only when asked for): raw aiokafka handing every event straight
+  back, without and with its model (``pipeline.bench.relay``): floors at a rate.
 
 Every run gets its own topic names and consumer group, so systems never see each other's records.
 """
@@ -24,6 +26,8 @@ from pipeline.settings import Settings
 from pipeline.supervise import stop_all
 
 SYSTEMS = ("streamguard", "per_event_onnx", "fixed_window", "naive")
+# Run only when named (``--systems``): not one of the issue's systems, so not in the default run.
+OPTIONAL_SYSTEMS = ("relay", "model_relay")
 
 _TOPIC_FIELDS = {
     "topic_transactions": "TRANSACTIONS",
@@ -61,7 +65,11 @@ def system_spec(name: str, extra_env: Mapping[str, str] | None = None) -> System
         return SystemSpec(name, "pipeline.bench.fixed_window", (), extra)
     if name == "naive":
         return SystemSpec(name, "pipeline.bench.naive_app", (), extra)
-    raise ValueError(f"unknown system {name!r}; choose from {', '.join(SYSTEMS)}")
+    if name == "relay":
+        return SystemSpec(name, "pipeline.bench.relay", (), extra)
+    if name == "model_relay":
+        return SystemSpec(name, "pipeline.bench.relay", ("--model",), extra)
+    raise ValueError(f"unknown system {name!r}; choose from {', '.join(SYSTEMS + OPTIONAL_SYSTEMS)}")
 
 
 def private_settings(settings: Settings, system: str) -> Settings:

@@ -15,8 +15,19 @@ import orjson
 import pytest
 
 from pipeline.bench.results import CONTRACT_ROW_KEYS
+from pipeline.bench.schedule import event_mix
 from pipeline.bench.systems import SYSTEMS
-from tests.integration.workers import MODEL_DIR, REPO
+from pipeline.topics import ensure_topics
+from tests.integration.kafka_helpers import produce_many
+from tests.integration.workers import (
+    MODEL_DIR,
+    REPO,
+    ScoredIds,
+    Topics,
+    WorkerProcess,
+    collect,
+    worker_env,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -65,3 +76,42 @@ def test_bench_quick_writes_the_contract(tmp_path: Path) -> None:
     for floor in document["model_floor"].values():
         assert 0 < floor["p50"] <= floor["p99"] and floor["throughput"] > 0
     assert (out_dir / "results.md").is_file() and (out_dir / "results.json").is_file()
+
+
+@pytest.mark.parametrize("args", [(), ("--model",)], ids=["relay", "model_relay"])
+async def test_the_relay_hands_every_event_back_on_the_score_topics(
+    broker: str, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    topics = Topics()
+    await ensure_topics(
+        broker, (topics.transactions, topics.texts, topics.scores_transactions, topics.scores_texts), 2
+    )
+    events = event_mix(12, seed=3, run_id="relay")
+    relay = WorkerProcess(
+        worker_env(broker, topics), tmp_path / "relay.log", module=("pipeline.bench.relay", *args)
+    )
+    try:
+        # Transactions keyed by account, as the bench and producers send them: scores come back by
+        # event id.
+        for kind, topic in (("transaction", topics.transactions), ("text", topics.texts)):
+            await produce_many(broker, topic, [(e.key, e.value) for e in events if e.kind == kind])
+        expected = {event.event_id for event in events}
+        scored = ScoredIds(expected)
+        records = await collect(
+            broker,
+            [topics.scores_transactions, topics.scores_texts],
+            scored,
+            timeout_s=60,
+            alive=relay.assert_alive,
+        )
+    finally:
+        relay.stop()
+    kinds = {event.event_id: event.kind for event in events}
+    assert {"transaction", "text"} == set(kinds.values())
+    for record in records:
+        kind = kinds[record.key.decode()]
+        assert record.topic == (topics.scores_transactions if kind == "transaction" else topics.scores_texts)
+    assert {record.key.decode() for record in records if record.key} == expected
+    for record in records:
+        stamps = orjson.loads(record.value)["timestamps"]
+        assert 0 < stamps["ingested"] <= stamps["published"]

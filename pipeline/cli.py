@@ -25,11 +25,6 @@ def _settings() -> Settings:
     return load_settings()
 
 
-def _bootstrap(settings: Settings) -> str:
-    """Where clients connect: the configured Kafka, else the embedded broker's port on this host."""
-    return settings.bootstrap or f"127.0.0.1:{settings.broker_port}"
-
-
 @contextlib.contextmanager
 def _broker_for(settings: Settings) -> Iterator[str]:
     """The configured Kafka if STREAMGUARD_BOOTSTRAP is set, else a freshly started embedded one."""
@@ -97,7 +92,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _banner(settings: Settings, bootstrap: str) -> str:
-    hint = "" if bootstrap == _bootstrap(settings) else f"STREAMGUARD_BOOTSTRAP={bootstrap} "
+    hint = "" if bootstrap == settings.client_bootstrap else f"STREAMGUARD_BOOTSTRAP={bootstrap} "
     return (
         f"\nStreamGuard is running on {bootstrap}. In another shell:\n"
         f"  {hint}.venv/bin/streamguard tail {settings.topic_alerts_fraud}       # fraud alerts\n"
@@ -128,7 +123,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from agents.worker import run_worker
 
     settings = _settings()
-    run_worker(settings, _bootstrap(settings))
+    run_worker(settings, settings.client_bootstrap)
     return 0
 
 
@@ -141,7 +136,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
         sent = asyncio.run(
             produce(
                 settings,
-                _bootstrap(settings),
+                settings.client_bootstrap,
                 rate=rate,
                 count=args.count,
                 file=args.file,
@@ -163,7 +158,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             tail(
-                _bootstrap(settings),
+                settings.client_bootstrap,
                 args.topic,
                 from_beginning=args.from_beginning,
                 limit=args.limit,

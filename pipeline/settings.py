@@ -199,6 +199,11 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def client_bootstrap(self) -> str:
+        """Where clients connect: the configured Kafka, else the embedded broker's port on this host."""
+        return self.bootstrap or f"127.0.0.1:{self.broker_port}"
+
+    @property
     def input_topics(self) -> tuple[str, str]:
         return (self.topic_transactions, self.topic_texts)
 

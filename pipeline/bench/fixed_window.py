@@ -38,7 +38,7 @@ def main() -> None:
     from agents.worker import ServiceWorker, build_worker, prepare_topics
 
     settings = load_settings()
-    bootstrap = settings.bootstrap or f"127.0.0.1:{settings.broker_port}"
+    bootstrap = settings.client_bootstrap
     asyncio.run(prepare_topics(settings, bootstrap))
     worker = build_worker(settings, bootstrap)
     for wiring in worker.wirings:

@@ -99,7 +99,7 @@ def main() -> None:
     import faust
 
     settings = load_settings()
-    bootstrap = settings.bootstrap or f"127.0.0.1:{settings.broker_port}"
+    bootstrap = settings.client_bootstrap
     app = create_naive_app(settings, bootstrap)
     faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True).execute_from_commandline()
 

@@ -49,7 +49,7 @@ def relayed(event_id: str, ingested_ms: float) -> bytes:
 
 
 async def relay(settings: Settings, scorer: Scorer | None = None) -> None:
-    bootstrap = settings.bootstrap or f"127.0.0.1:{settings.broker_port}"
+    bootstrap = settings.client_bootstrap
     security = aiokafka_security(settings)
     out = {
         settings.topic_transactions: settings.topic_scores_transactions,

@@ -68,3 +68,8 @@ def test_readme_documents_every_setting() -> None:
     documented = set(re.findall(r"^\| `(STREAMGUARD_[A-Z_]+)` \|", README.read_text(), flags=re.M))
     expected = {f"STREAMGUARD_{name.upper()}" for name in Settings.model_fields}
     assert documented == expected
+
+
+def test_clients_connect_to_the_configured_kafka_else_the_embedded_port() -> None:
+    assert Settings(bootstrap=None, broker_port=19092).client_bootstrap == "127.0.0.1:19092"
+    assert Settings(bootstrap="kafka:9092", broker_port=19092).client_bootstrap == "kafka:9092"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from pipeline.bench.systems import OPTIONAL_SYSTEMS, SYSTEMS
+from pipeline.bench.systems import KNOWN_SYSTEMS, SYSTEMS
 
 # Rising open-loop rates; each system climbs until it saturates.
 _FULL_RATES = (50.0, 100.0, 200.0, 300.0, 400.0, 600.0, 800.0, 1200.0, 1600.0, 2400.0)
@@ -44,10 +44,9 @@ class BenchConfig:
     ) -> BenchConfig:
         """``rates`` replaces the rates of every system."""
         chosen = systems or self.systems
-        known = SYSTEMS + OPTIONAL_SYSTEMS
-        unknown = set(chosen) - set(known)
+        unknown = set(chosen) - set(KNOWN_SYSTEMS)
         if unknown:
-            raise ValueError(f"unknown systems {sorted(unknown)}; choose from {', '.join(known)}")
+            raise ValueError(f"unknown systems {sorted(unknown)}; choose from {', '.join(KNOWN_SYSTEMS)}")
         return replace(
             self,
             systems=chosen,
@@ -58,7 +57,7 @@ class BenchConfig:
 
 
 def full_config() -> BenchConfig:
-    rates: dict[str, tuple[float, ...]] = {name: _FULL_RATES for name in SYSTEMS + OPTIONAL_SYSTEMS}
+    rates: dict[str, tuple[float, ...]] = {name: _FULL_RATES for name in KNOWN_SYSTEMS}
     rates["naive"] = _FULL_NAIVE_RATES
     return BenchConfig(
         systems=SYSTEMS,

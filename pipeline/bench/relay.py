@@ -51,13 +51,13 @@ def relayed(event_id: str, ingested_ms: float) -> bytes:
 async def relay(settings: Settings, scorer: Scorer | None = None) -> None:
     bootstrap = settings.client_bootstrap
     security = aiokafka_security(settings)
-    out = {
-        settings.topic_transactions: settings.topic_scores_transactions,
-        settings.topic_texts: settings.topic_scores_texts,
+    # Input topic -> (the kind of its events, where their scores go).
+    routes = {
+        settings.topic_transactions: ("transaction", settings.topic_scores_transactions),
+        settings.topic_texts: ("text", settings.topic_scores_texts),
     }
-    kinds = {settings.topic_transactions: "transaction", settings.topic_texts: "text"}
     consumer = AIOKafkaConsumer(
-        *out,
+        *routes,
         bootstrap_servers=bootstrap,
         group_id=settings.app_id,
         auto_offset_reset="earliest",
@@ -74,14 +74,15 @@ async def relay(settings: Settings, scorer: Scorer | None = None) -> None:
             fetched = await consumer.getmany(timeout_ms=1000)
             ingested_ms = time.time() * 1000.0
             for tp, records in fetched.items():
+                kind, scores_topic = routes[tp.topic]
                 for record in records:
                     event_id = event_id_of(record.value)
                     if event_id is None:
                         continue
                     key = event_id.encode()
                     if scorer is not None:
-                        scorer([BenchEvent(kinds[tp.topic], event_id, record.value or b"", key)])
-                    await producer.send(out[tp.topic], relayed(event_id, ingested_ms), key=key)
+                        scorer([BenchEvent(kind, event_id, record.value or b"", key)])
+                    await producer.send(scores_topic, relayed(event_id, ingested_ms), key=key)
     finally:
         await consumer.stop()
         await producer.stop()

@@ -28,6 +28,7 @@ from pipeline.supervise import stop_all
 SYSTEMS = ("streamguard", "per_event_onnx", "fixed_window", "naive")
 # Run only when named (``--systems``): not one of the systems, so not in the default run.
 OPTIONAL_SYSTEMS = ("relay", "model_relay")
+KNOWN_SYSTEMS = SYSTEMS + OPTIONAL_SYSTEMS
 
 _TOPIC_FIELDS = {
     "topic_transactions": "TRANSACTIONS",
@@ -69,7 +70,7 @@ def system_spec(name: str, extra_env: Mapping[str, str] | None = None) -> System
         return SystemSpec(name, "pipeline.bench.relay", (), extra)
     if name == "model_relay":
         return SystemSpec(name, "pipeline.bench.relay", ("--model",), extra)
-    raise ValueError(f"unknown system {name!r}; choose from {', '.join(SYSTEMS + OPTIONAL_SYSTEMS)}")
+    raise ValueError(f"unknown system {name!r}; choose from {', '.join(KNOWN_SYSTEMS)}")
 
 
 def private_settings(settings: Settings, system: str) -> Settings:

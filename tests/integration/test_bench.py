@@ -108,10 +108,9 @@ async def test_the_relay_hands_every_event_back_on_the_score_topics(
         relay.stop()
     kinds = {event.event_id: event.kind for event in events}
     assert {"transaction", "text"} == set(kinds.values())
+    assert {record.key.decode() for record in records if record.key} == expected
     for record in records:
         kind = kinds[record.key.decode()]
         assert record.topic == (topics.scores_transactions if kind == "transaction" else topics.scores_texts)
-    assert {record.key.decode() for record in records if record.key} == expected
-    for record in records:
         stamps = orjson.loads(record.value)["timestamps"]
         assert 0 < stamps["ingested"] <= stamps["published"]

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.masking import has_digit_or_mask
 from pipeline.models.encoder import EMBEDDING_OUTPUT
 from pipeline.models.registry import (
     HEAD_FILE,
@@ -291,13 +292,19 @@ class OnnxClassifier:
         return timings
 
     def token_drivers(self, text: str, k: int = 3) -> list[str]:
-        """Up to ``k`` words of ``text`` that most point toward the alert class (positive weight only)."""
+        """Up to ``k`` words of ``text`` that most point toward the alert class (positive weight only).
+
+        A word with a digit or a mask character is never a driver: it is a fragment of a number
+        (an amount, a reference, a masked card) and explains nothing a reader should see.
+        """
         return list(self._drivers(text, k))
 
     def _find_drivers(self, text: str, k: int) -> tuple[str, ...]:
         weights = self._token_weights
         scored: dict[str, tuple[float, str]] = {}
         for word in self._tokenizer.words(text):
+            if has_digit_or_mask(word.text):
+                continue
             weight = sum(weights.get(piece, 0.0) for piece in word.pieces) / len(word.pieces)
             key = word.text.lower()
             if weight > 0.0 and (key not in scored or weight > scored[key][0]):

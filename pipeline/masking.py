@@ -1,68 +1,113 @@
-"""Mask personal data in the copy of an event that goes into an alert.
+"""Mask personal data in every string StreamGuard publishes about an event.
 
-Card numbers (13-19 digits, first digit 2-6, Luhn-valid) keep their last four digits, e-mail
-addresses keep the first character of the local part and the domain, phone numbers (+CC, 8-15
-digits) keep the last two. Separators are kept so a person can still recognise the shape:
-"4111-1111-1111-1111" becomes "****-****-****-1111". Digit runs that fail the Luhn check (order
-numbers, amounts) are left alone.
+Score and alert topics are read by more people and systems than the input topics, so no field of
+theirs may carry a card number, a phone number or an e-mail address: not the event copy, not the
+reasons or drivers, not a field added later (``mask_record`` walks the whole record). Phone numbers
+are written in too many ways to recognise one by one ("(415) 555-2671", "0049 (0) 30 901820",
+"+44 20 7946 0958", full-width digits), so the rule is deliberately generous: every long digit run is
+masked, and the price is that some order numbers, IP addresses and ids in free text are masked too.
+
+The rule, exactly (``tests/unit/test_masking*.py`` check it):
+
+- A *digit run* is a maximal stretch of decimal digits of any script (ASCII, full-width,
+  Arabic-Indic: what ``str.isdecimal`` accepts) where neighbouring digits are joined by a run of
+  separators (white space, ``- . _ / ( ) +``, their full-width forms, Unicode dashes) or by one comma.
+- A run holding 7 or more digits is masked: each digit becomes ``*`` except the last four of each
+  card number in it (13-19 digits from one group boundary to another, Luhn-valid) or, when it holds
+  no card, its last two. Separators stay, so a person still sees the shape:
+  "4111-1111-1111-1111" -> "****-****-****-1111", "(415) 555-2671" -> "(***) ***-**71".
+- Two shapes of run are left alone, being neither card nor phone: exactly a calendar date in ASCII
+  digits ("2024-05-01", "01.05.2024", "05/31/2024") and exactly an amount with thousands commas
+  ("12,000.00", how the rules print amounts), unless that amount's digits are a card.
+- An e-mail address keeps the first character of its local part and the domain: "j***@example.com".
+- A JSON number is a card when it is an integer of 13-19 digits that starts with 2-6 (the ISO/IEC
+  7812 industry digit) and passes Luhn; it becomes a masked string. So epoch-millisecond timestamps
+  (13 digits starting with 1 until 2033) stay numbers. A float must be integral with 14-19 digits,
+  so a float timestamp (13 digits until the year 2286) is never touched; a float beyond 2**53 no
+  longer holds the digits it was sent with. Other numbers (amounts, counts, scores) are kept.
+- Dict keys are masked like strings. ``mask_record`` leaves named top-level fields as they are: a
+  record's identity (``event_id`` is the producer's id and the Kafka key, ``alert_id`` a UUID whose
+  groups can look like digit runs) and our own ``model`` name and version.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Collection, Mapping, Sequence
+from itertools import pairwise
 from typing import Any, Final
 
 _MASK: Final = "*"
 _CARD_MIN_DIGITS: Final = 13
 _CARD_MAX_DIGITS: Final = 19
-# Payment cards start with 2-6 (the ISO/IEC 7812 industry digit). This keeps epoch-millisecond
-# timestamps (13 digits starting with 1) and most reference numbers out, and costs little.
+_MIN_RUN_DIGITS: Final = 7  # the shortest phone numbers (local numbers without area code)
+# Payment cards start with 2-6 (the ISO/IEC 7812 industry digit). For numbers this keeps
+# epoch-millisecond timestamps (13 digits starting with 1) and most ids out.
 _CARD_FIRST_DIGITS: Final = frozenset("23456")
+_FLOAT_CARD_MIN: Final = 1e13  # 14 digits: every float timestamp up to 2286 is smaller
+_FLOAT_CARD_LIMIT: Final = 1e19
 
-# Only strings containing a digit or an "@" can hold anything we mask: one C-level scan decides.
-_MAYBE_PII: Final = re.compile(r"[0-9@]")
-# A run of digits, each group separated by at most one space or dash. Runs longer than a card are
-# found too, so a card followed by more digits ("... 1111 2 items") can still be picked out.
-_DIGIT_RUN: Final = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,}(?![0-9])")
-_DIGIT_GROUP: Final = re.compile(r"[0-9]+")
-# A phone may not stop just before another digit group: "+1 4111 1111 1111 1111" is no phone.
-_PHONE: Final = re.compile(r"(?<![\w+])\+[0-9](?:[ .-]?[0-9]){7,14}(?![ .-]?[0-9])")
-_EMAIL: Final = re.compile(r"(?<![\w.%+-])([\w%+-][\w.%+-]*)@((?:[\w-]+\.)+[^\W\d_]{2,})\b")
+# Only strings containing a digit (any script) or an at sign can hold anything we mask.
+_MAYBE_PII: Final = re.compile(r"[\d@\uff20]")
+_SEPARATOR: Final = r"[\s\-._/()+\u2010-\u2015\u2212\uff08\uff09\uff0b\uff0d\uff0e\uff0f\uff3f]"
+# A run of at least 7 digits: shorter runs never reach the Python callback. Possessive separator
+# runs: a long run of spaces not followed by a digit is given up in one step, not one per space.
+_DIGIT_RUN: Final = re.compile(rf"\d(?:(?:{_SEPARATOR}++|,)?\d){{{_MIN_RUN_DIGITS - 1},}}")
+_DAY: Final = r"(?:0[1-9]|[12][0-9]|3[01])"
+_MONTH: Final = r"(?:0[1-9]|1[0-2])"
+_DATE: Final = re.compile(
+    rf"(?:19|20)[0-9]{{2}}([-./]){_MONTH}\1{_DAY}|{_DAY}([-./]){_DAY}\2(?:19|20)[0-9]{{2}}"
+)
+_AMOUNT: Final = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]{1,2})?")
+# The local part, when a domain follows the at sign. The domain is only looked at, not consumed, so
+# an address glued to the previous one ("a@b.comc@d.com") is found too; the leftmost match starts
+# at the first character of a local part, so no look-behind is needed.
+_EMAIL: Final = re.compile(r"([\w%+-][\w.%+-]*)[@\uff20](?=(?:[\w-]+[.\uff0e])+[^\W\d_]{2,})")
 
 
 def mask_pii(value: Any) -> Any:
-    """A copy of ``value`` (dicts, lists, strings, nested) with card numbers, e-mails and phones masked.
-
-    Keys and non-string scalars are left as they are: a JSON number holding a card is rare, and
-    masking numbers would hit timestamps and ids far more often.
-    """
+    """A copy of ``value`` (dicts, lists, strings, numbers, nested) with personal data masked."""
     if isinstance(value, str):
         return mask_text(value)
+    if isinstance(value, float):
+        return _mask_float(value)
     if isinstance(value, dict | Mapping):  # dict first: the common case skips the ABC check
-        return {key: mask_pii(item) for key, item in value.items()}
+        return {mask_text(k) if isinstance(k, str) else k: mask_pii(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [mask_pii(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _mask_int(value)
     return value
 
 
+def mask_record(record: Mapping[str, Any], keep: Collection[str] = ()) -> dict[str, Any]:
+    """``mask_pii`` of every top-level field except those named in ``keep``, which are copied."""
+    return {key: value if key in keep else mask_pii(value) for key, value in record.items()}
+
+
 def mask_text(text: str) -> str:
-    """``text`` with card numbers, e-mail addresses and phone numbers masked."""
+    """``text`` with card numbers, phone numbers, other long digit runs and e-mail addresses masked."""
     if _MAYBE_PII.search(text) is None:
         return text
-    if "@" in text:
+    if "@" in text or "\uff20" in text:
         text = _EMAIL.sub(_mask_email, text)
-    # Phones first: "+4930123456789" is a phone even if its digits happen to pass the Luhn check,
-    # and a masked phone has no digit run left for the card pattern.
-    text = _PHONE.sub(_mask_phone, text)
-    return _DIGIT_RUN.sub(_mask_card_in_run, text)
+    return _DIGIT_RUN.sub(_mask_run, text)
+
+
+def has_digit_or_mask(text: str) -> bool:
+    """True for a word that is, or is part of, a number or something already masked."""
+    return _MASK in text or any(char.isdecimal() for char in text)
 
 
 def luhn_valid(digits: str) -> bool:
-    """True when the string of ASCII digits passes the Luhn (mod 10) check."""
+    """True when the string of decimal digits (any script) passes the Luhn (mod 10) check."""
+    return _luhn([unicodedata.decimal(char) for char in digits])
+
+
+def _luhn(values: Sequence[int]) -> bool:
     total = 0
-    for position, char in enumerate(reversed(digits)):
-        digit = ord(char) - 48
+    for position, digit in enumerate(reversed(values)):
         if position % 2:
             digit *= 2
             if digit > 9:
@@ -71,63 +116,71 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _mask_digits(text: str, *, keep: int) -> str:
-    """Replace every digit but the last ``keep`` with the mask, leaving separators in place."""
-    to_hide = sum(char.isdigit() for char in text) - keep
-    out = []
-    for char in text:
-        if to_hide > 0 and char.isdigit():
-            out.append(_MASK)
-            to_hide -= 1
-        else:
-            out.append(char)
-    return "".join(out)
+def _is_card_number(digits: str) -> bool:
+    return (
+        _CARD_MIN_DIGITS <= len(digits) <= _CARD_MAX_DIGITS
+        and digits[0] in _CARD_FIRST_DIGITS
+        and luhn_valid(digits)
+    )
 
 
-def _mask_card_in_run(match: re.Match[str]) -> str:
-    """Mask every card number in a run of digit groups, trying only group boundaries.
+def _mask_int(value: int) -> int | str:
+    digits = str(-value if value < 0 else value)
+    if len(digits) < _CARD_MIN_DIGITS or not _is_card_number(digits):
+        return value
+    return _MASK * (len(digits) - 4) + digits[-4:]
 
-    "4111 1111 1111 1111 2" masks the card and keeps the "2"; a 30-digit reference number with no
-    separators is one group and no card. From each group, the longest valid card is taken.
-    """
+
+def _mask_float(value: float) -> float | str:
+    magnitude = -value if value < 0 else value
+    if not _FLOAT_CARD_MIN <= magnitude < _FLOAT_CARD_LIMIT or not magnitude.is_integer():
+        return value
+    masked = _mask_int(int(magnitude))
+    return value if isinstance(masked, int) else masked
+
+
+def _mask_run(match: re.Match[str]) -> str:
+    """Mask one run of 7+ digits: keep the last four of each card in it, else its last two."""
     run = match.group()
-    groups = [(m.start(), m.end()) for m in _DIGIT_GROUP.finditer(run)]
-    pieces: list[str] = []
-    done = 0  # run[:done] is already in pieces
+    positions = [index for index, char in enumerate(run) if char.isdecimal()]
+    values = [unicodedata.decimal(run[index]) for index in positions]
+    # Groups are stretches of adjacent digits, as (first, end) indices into ``values``.
+    breaks = [k for k in range(1, len(positions)) if positions[k] != positions[k - 1] + 1]
+    groups = list(pairwise([0, *breaks, len(positions)]))
+    kept: list[int] = []
     first = 0
     while first < len(groups):
-        card_end = _longest_card_from(run, groups, first)
-        if card_end is None:
+        last = _longest_card_from(values, groups, first)
+        if last is None:
             first += 1
             continue
-        start = groups[first][0]
-        pieces += [run[done:start], _mask_digits(run[start : groups[card_end][1]], keep=4)]
-        done = groups[card_end][1]
-        first = card_end + 1
-    pieces.append(run[done:])
-    return "".join(pieces)
+        end = groups[last][1]
+        kept += range(end - 4, end)
+        first = last + 1
+    if not kept:
+        if _DATE.fullmatch(run) or _AMOUNT.fullmatch(run):
+            return run
+        kept = [len(positions) - 2, len(positions) - 1]
+    chars = list(run)
+    keep = set(kept)
+    for k, index in enumerate(positions):
+        if k not in keep:
+            chars[index] = _MASK
+    return "".join(chars)
 
 
-def _longest_card_from(run: str, groups: list[tuple[int, int]], first: int) -> int | None:
-    """Index of the last group of the longest card number starting at group ``first``, if any."""
-    if run[groups[first][0]] not in _CARD_FIRST_DIGITS:
-        return None
-    digits = ""
+def _longest_card_from(values: list[int], groups: list[tuple[int, int]], first: int) -> int | None:
+    """Index of the last group of the longest Luhn-valid 13-19 digits starting at group ``first``."""
+    start = groups[first][0]
     best = None
     for last in range(first, len(groups)):
-        start, end = groups[last]
-        digits += run[start:end]
-        if len(digits) > _CARD_MAX_DIGITS:
+        length = groups[last][1] - start
+        if length > _CARD_MAX_DIGITS:
             break
-        if len(digits) >= _CARD_MIN_DIGITS and luhn_valid(digits):
+        if length >= _CARD_MIN_DIGITS and _luhn(values[start : groups[last][1]]):
             best = last
     return best
 
 
 def _mask_email(match: re.Match[str]) -> str:
-    local, domain = match.group(1), match.group(2)
-    return f"{local[0]}***@{domain}"
-
-
-def _mask_phone(match: re.Match[str]) -> str:
-    return _mask_digits(match.group(), keep=2)
+    return f"{match.group(1)[0]}***@"

@@ -2,6 +2,10 @@
 
 This is the hot path: one record per event, so no pydantic model is built here. The shapes match
 ``schemas.score.ScoreRecord`` and ``schemas.alert.AlertRecord``; tests hold the two together.
+
+Every record passes ``masking.mask_record`` last, so no field, including one added later, carries a
+card number, phone number or e-mail address (see ``pipeline.masking`` for the rule). Only the
+record's identity and our model's name and version are exempt (``IDENTITY``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any, Final
 import orjson
 
 from pipeline.errors import ModelOutputError
-from pipeline.masking import mask_pii
+from pipeline.masking import mask_record
 from pipeline.rules import RuleHit, overall_severity
 
 # Fixed namespace: the same event and rules give the same alert id on every worker and every replay.
@@ -22,6 +26,10 @@ ALERT_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "urn:streamguard:alert")
 _DECIMALS: Final = 6
 # float32 softmax can land a hair outside [0, 1]; more than this is a model bug, not rounding.
 _PROBABILITY_SLACK: Final = 1e-6
+# Not masked: the producer's event id is the Kafka key and how a reader finds the event, the alert
+# id is a UUID (its hex groups can look like digit runs), the model block is our artefact's version.
+IDENTITY: Final = frozenset({"event_id", "alert_id", "model"})
+EVENT_IDENTITY: Final = frozenset({"event_id"})
 
 
 def score_record(
@@ -41,7 +49,7 @@ def score_record(
 ) -> dict[str, Any]:
     """One record for ``scores.*``. Raises ModelOutputError for a score that is not a probability."""
     latency_ms = published - ingested
-    return {
+    record = {
         "event_id": event_id,
         "kind": kind,
         "score": _probability(score, "score"),
@@ -61,19 +69,26 @@ def score_record(
         "sla_met": latency_ms <= sla_ms,
         "degraded": degraded,
     }
+    return mask_record(record, IDENTITY)
 
 
 def alert_record(
     score: Mapping[str, Any], hits: Sequence[RuleHit], event: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The score record plus why it alerts; ``event`` is copied with personal data masked."""
-    return {
-        **score,
-        "alert_id": alert_id(score["event_id"], (hit.rule for hit in hits)),
-        "severity": overall_severity(hits),
-        "reasons": [{"rule": hit.rule, "detail": hit.detail, "drivers": list(hit.drivers)} for hit in hits],
-        "event": mask_pii(event),
-    }
+    """The score record plus why it alerts; every field but the identity is masked, ``event`` too."""
+    record = mask_record(
+        {
+            **score,
+            "alert_id": alert_id(score["event_id"], (hit.rule for hit in hits)),
+            "severity": overall_severity(hits),
+            "reasons": [
+                {"rule": hit.rule, "detail": hit.detail, "drivers": list(hit.drivers)} for hit in hits
+            ],
+        },
+        IDENTITY,
+    )
+    record["event"] = mask_record(event, EVENT_IDENTITY)
+    return record
 
 
 def alert_id(event_id: str, rule_ids: Iterable[str]) -> str:

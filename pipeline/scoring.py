@@ -4,6 +4,10 @@ A ``Scorer`` owns one model and knows its kind's conventions: which text and fea
 model, which probability is the score, which label is shown, which rules may raise an alert and
 which topics the score and the alert go to. An event may come with a *context*: state the worker
 looked up for it before batching (a transaction's account velocity); it is ``None`` when there is none.
+
+Explanations are computed on masked text (``masking.mask_text``): a token driver is a word of what
+the alert may show, never a fragment of a card or phone number ("+44 20 7946 0958" once gave the
+drivers ``0958, 20, 7946``). The model itself still reads the text as sent.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import numpy as np
 
 from pipeline import features, records
+from pipeline.masking import mask_text
 from pipeline.rules import RuleHit, Rules
 from pipeline.settings import Settings
 from pipeline.velocity import NO_HISTORY, Velocity
@@ -150,7 +155,7 @@ class FraudScorer(Scorer[Transaction]):
         if not self._rules.fraud(event, score, ()):
             return []  # the common case: skip computing explanations
         drivers = features.feature_drivers(event, _velocity(context)) + self.classifier.token_drivers(
-            features.transaction_text(event)
+            mask_text(features.transaction_text(event))
         )
         return self._rules.fraud(event, score, drivers)
 
@@ -175,7 +180,7 @@ class SentimentScorer(Scorer[TextEvent]):
     def rule_hits(self, event: TextEvent, score: float, context: Any) -> list[RuleHit]:
         if not self._rules.sentiment(event, score, ()):
             return []
-        return self._rules.sentiment(event, score, self.classifier.token_drivers(event.text))
+        return self._rules.sentiment(event, score, self.classifier.token_drivers(mask_text(event.text)))
 
 
 def _velocity(context: Any) -> Velocity:

@@ -19,7 +19,7 @@ import numpy as np
 from faust.types import EventT, StreamT
 
 from pipeline.batching import BatchPolicy, InferenceTimeEstimator, MicroBatcher
-from pipeline.deadletter import dead_letter
+from pipeline.deadletter import dead_letter, dead_letter_key
 from pipeline.lane import Batch, LaneStoppedError, ScoringLane, now_ms
 from pipeline.live import LiveState
 from pipeline.metrics import Metrics
@@ -235,13 +235,15 @@ class ScoringWiring(Generic[E]):
             partition=message.partition,
             offset=message.offset,
             received_at=ingested,
+            raw_policy=self.settings.deadletter_raw,
         )
         self.metrics.observe_dead_letter(message.topic, failure.type)
         if self.live is not None:
             self.live.observe_dead_letter(failure.type, ingested)
         await self._dead_letter_slots.acquire()
         try:
-            delivery = await self.publisher.send(self.settings.topic_deadletter, message.key, value, headers)
+            key = dead_letter_key(message.key, self.settings.deadletter_raw)
+            delivery = await self.publisher.send(self.settings.topic_deadletter, key, value, headers)
         except BaseException:
             self._dead_letter_slots.release()
             raise

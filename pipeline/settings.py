@@ -15,6 +15,7 @@ SEVERITIES = ("low", "medium", "high", "critical")
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+DeadLetterRaw = Literal["full", "masked", "omit"]
 
 
 class Settings(BaseSettings):
@@ -92,6 +93,11 @@ class Settings(BaseSettings):
         "is behind, score with a cheap fallback marked degraded (nothing is dropped)",
     )
     max_message_bytes: int = Field(default=1_000_000, ge=1, description="larger inputs are dead letters")
+    deadletter_raw: DeadLetterRaw = Field(
+        default="full",
+        description="what a dead letter keeps of the input: full (raw bytes and key, to replay), masked "
+        "(personal data masked), omit (only the error and source coordinates)",
+    )
 
     # --- inference --------------------------------------------------------------------------
     model_dir: Path = Field(default=Path("models"), description="where built models are cached")

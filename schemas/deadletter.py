@@ -35,6 +35,11 @@ class DeadLetterRecord(BaseModel):
         json_schema_extra={"contentEncoding": "base64"},
     )
     raw_encoding: Literal["base64"] = "base64"
+    raw_policy: Literal["full", "masked", "omit"] = Field(
+        default="full",
+        description="STREAMGUARD_DEADLETTER_RAW: full keeps raw and key as consumed; masked holds them "
+        "with personal data masked (still base64); omit leaves raw empty and key null",
+    )
     key: str | None = Field(
         default=None,
         description="the original key, base64, if any",

@@ -7,6 +7,7 @@ and is acknowledged only after its outputs are delivered.
 from __future__ import annotations
 
 import asyncio
+import base64
 import random
 from collections.abc import Awaitable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -259,3 +260,37 @@ async def test_no_ack_before_delivery_is_confirmed(
         await wait_for(lambda: good.message.acked and bad.message.acked)
     await wiring.lane.stop()
     await lane
+
+
+@pytest.mark.parametrize("policy", ["full", "masked", "omit"])
+async def test_dead_letters_follow_the_raw_policy(
+    policy: str,
+    models: dict[str, OnnxClassifier],
+    executor: ThreadPoolExecutor,
+    wirings: list[ScoringWiring[Any]],
+) -> None:
+    """STREAMGUARD_DEADLETTER_RAW reaches the agent: the record and the published key follow it."""
+    settings = Settings(model_dir=MODEL_DIR, sla_ms=50.0, deadletter_raw=policy)
+    producer = MemoryProducer()
+    wiring = wiring_for("fraud", settings, models, executor, producer, wirings)
+    raw = b'{"event_id": "x", "description": "card 4111 1111 1111 1111"}'
+    key = b"acct 5555 5555 5555 4444"
+    lane = asyncio.create_task(wiring.lane.run())
+    async with wiring.agent.test_context() as agent:
+        event = await agent.put(raw, key=key, wait=False)
+        await wait_for(lambda: event.message.acked)
+    await wiring.lane.stop()
+    await lane
+
+    [(topic, published_key, value, _)] = producer.records
+    letter = orjson.loads(value)
+    assert topic == settings.topic_deadletter and letter["raw_policy"] == policy
+    assert letter["error"]["type"] == "missing_field"
+    kept = base64.b64decode(letter["raw"])
+    if policy == "full":
+        assert kept == raw and published_key == key
+    elif policy == "masked":
+        assert orjson.loads(kept)["description"] == "card **** **** **** 1111"
+        assert published_key == b"acct **** **** **** 4444"
+    else:
+        assert kept == b"" and letter["key"] is None and published_key is None

@@ -59,12 +59,11 @@ def test_the_issue_16_transaction_has_no_number_drivers(
     scorers: tuple[FraudScorer, SentimentScorer],
 ) -> None:
     fraud, _ = scorers
-    tx = Transaction.model_validate(
-        transaction(merchant="WU MONEY TRANSFER", description="call +44 20 7946 0958 to confirm payout")
-    )
+    tx = Transaction.model_validate(transaction(merchant="Acme Books", description="call +44 20 7946 0958"))
     score, alert = published(fraud, tx)
-    tokens = fraud.classifier.token_drivers(alert["event"]["description"])
-    assert tokens and not any(has_digit_or_mask(word) for word in tokens)
+    # Unmasked and unfiltered, these drivers were ['0958', '20', '7946'].
+    tokens = fraud.classifier.token_drivers("Acme Books | 4111 1111 1111 1111 0958 7946 20")
+    assert not any(has_digit_or_mask(word) for word in tokens), tokens
     drivers = alert["reasons"][0]["drivers"]
     assert not {"0958", "20", "7946", "44"} & set(drivers), drivers
     assert not leaks(strings_in(alert), [])  # sanity of the helper on a record

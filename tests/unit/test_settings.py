@@ -34,7 +34,9 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STREAMGUARD_TOPIC_TEXTS", "ops.texts")
     monkeypatch.setenv("STREAMGUARD_SEVERITY_BANDS", '{"high": 0.85}')
     monkeypatch.setenv("STREAMGUARD_WATCH_TERMS", '["outage"]')
+    monkeypatch.setenv("STREAMGUARD_DEADLETTER_RAW", "omit")
     s = load_settings()
+    assert s.deadletter_raw == "omit"
     assert (s.bootstrap, s.sla_ms, s.topic_texts) == ("kafka:9093", 35.0, "ops.texts")
     assert s.severity_bands == {"high": 0.85}
     assert s.watch_terms == ("outage",)
@@ -53,6 +55,7 @@ def test_settings_are_frozen() -> None:
         ("STREAMGUARD_MAX_BATCH", "0"),
         ("STREAMGUARD_SEVERITY_BANDS", '{"urgent": 0.9}'),
         ("STREAMGUARD_FRAUD_THRESHOLD", "1.5"),
+        ("STREAMGUARD_DEADLETTER_RAW", "hashed"),
     ],
 )
 def test_bad_values_are_refused_with_the_setting_named(

@@ -27,7 +27,7 @@ The rule, exactly (``tests/unit/test_masking*.py`` check it):
   longer holds the digits it was sent with. Other numbers (amounts, counts, scores) are kept.
 - Dict keys are masked like strings. ``mask_record`` leaves named top-level fields as they are: a
   record's identity (``event_id`` is the producer's id and the Kafka key, ``alert_id`` a UUID whose
-  groups can look like digit runs) and our own ``model`` name and version.
+  groups can look like digit runs), our own ``model`` name and version, and numbers we computed.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ _MIN_RUN_DIGITS: Final = 7  # the shortest phone numbers (local numbers without 
 _CARD_FIRST_DIGITS: Final = frozenset("23456")
 _FLOAT_CARD_MIN: Final = 1e13  # 14 digits: every float timestamp up to 2286 is smaller
 _FLOAT_CARD_LIMIT: Final = 1e19
+_INT_CARD_MIN: Final = 10 ** (_CARD_MIN_DIGITS - 1)
 
 # Only strings containing a digit (any script) or an at sign can hold anything we mask.
 _MAYBE_PII: Final = re.compile(r"[\d@\uff20]")
@@ -68,16 +69,37 @@ _EMAIL: Final = re.compile(r"([\w%+-][\w.%+-]*)[@\uff20](?=(?:[\w-]+[.\uff0e])+[
 
 def mask_pii(value: Any) -> Any:
     """A copy of ``value`` (dicts, lists, strings, numbers, nested) with personal data masked."""
+    # Exact types first: every score record passes here, and most of its values are short floats.
+    kind = type(value)
+    if kind is str:
+        return mask_text(value)
+    if kind is float:
+        return value if -_FLOAT_CARD_MIN < value < _FLOAT_CARD_MIN else _mask_float(value)
+    if kind is dict:
+        return {mask_text(k) if type(k) is str else k: mask_pii(v) for k, v in value.items()}
+    if kind is int:
+        return value if -_INT_CARD_MIN < value < _INT_CARD_MIN else _mask_int(value)
+    if kind is list or kind is tuple:
+        return [mask_pii(item) for item in value]
+    if value is None or kind is bool:
+        return value
+    return _mask_other(value)
+
+
+def _mask_other(value: Any) -> Any:
+    """Subclasses and other mappings and sequences: rare, so checked apart from the fast path."""
     if isinstance(value, str):
         return mask_text(value)
-    if isinstance(value, float):
-        return _mask_float(value)
-    if isinstance(value, dict | Mapping):  # dict first: the common case skips the ABC check
+    if isinstance(value, Mapping):
         return {mask_text(k) if isinstance(k, str) else k: mask_pii(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [mask_pii(item) for item in value]
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
         return _mask_int(value)
+    if isinstance(value, float):
+        return _mask_float(value)
     return value
 
 

@@ -5,7 +5,8 @@ This is the hot path: one record per event, so no pydantic model is built here. 
 
 Every record passes ``masking.mask_record`` last, so no field, including one added later, carries a
 card number, phone number or e-mail address (see ``pipeline.masking`` for the rule). Only the
-record's identity and our model's name and version are exempt (``IDENTITY``).
+record's identity, our model's name and version, and the numbers we computed are exempt
+(``UNMASKED``).
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ _DECIMALS: Final = 6
 # float32 softmax can land a hair outside [0, 1]; more than this is a model bug, not rounding.
 _PROBABILITY_SLACK: Final = 1e-6
 # Not masked: the producer's event id is the Kafka key and how a reader finds the event, the alert
-# id is a UUID (its hex groups can look like digit runs), the model block is our artefact's version.
-IDENTITY: Final = frozenset({"event_id", "alert_id", "model"})
+# id is a UUID (its hex groups can look like digit runs), the model block is our artefact's version;
+# probabilities and timestamps are numbers we computed (walking them would double a score's cost).
+UNMASKED: Final = frozenset({"event_id", "alert_id", "model", "probabilities", "timestamps"})
 EVENT_IDENTITY: Final = frozenset({"event_id"})
 
 
@@ -69,7 +71,7 @@ def score_record(
         "sla_met": latency_ms <= sla_ms,
         "degraded": degraded,
     }
-    return mask_record(record, IDENTITY)
+    return mask_record(record, UNMASKED)
 
 
 def alert_record(
@@ -85,7 +87,7 @@ def alert_record(
                 {"rule": hit.rule, "detail": hit.detail, "drivers": list(hit.drivers)} for hit in hits
             ],
         },
-        IDENTITY,
+        UNMASKED,
     )
     record["event"] = mask_record(event, EVENT_IDENTITY)
     return record

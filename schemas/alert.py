@@ -25,4 +25,7 @@ class AlertRecord(ScoreRecord):
     alert_id: str = Field(description="deterministic from event_id and rules: a replay gives the same id")
     severity: Severity
     reasons: list[Reason]
-    event: dict[str, Any] = Field(description="the input, card numbers and e-mail addresses masked")
+    event: dict[str, Any] = Field(
+        description="the input with personal data masked: every run of 7+ digits (cards keep their last 4, "
+        "other runs their last 2), e-mail local parts, card numbers sent as JSON numbers; event_id as sent"
+    )

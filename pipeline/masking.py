@@ -24,7 +24,9 @@ The rule, exactly (``tests/unit/test_masking*.py`` check it):
   7812 industry digit) and passes Luhn; it becomes a masked string. So epoch-millisecond timestamps
   (13 digits starting with 1 until 2033) stay numbers. A float must be integral with 14-19 digits,
   so a float timestamp (13 digits until the year 2286) is never touched; a float beyond 2**53 no
-  longer holds the digits it was sent with. Other numbers (amounts, counts, scores) are kept.
+  longer holds the digits it was sent with. A number of 20 or more digits (an integer too long for
+  64 bits reaches us as such a float) is masked like a digit run. Other numbers (amounts, counts,
+  scores) are kept.
 - Dict keys are masked like strings. ``mask_record`` leaves named top-level fields as they are: a
   record's identity (``event_id`` is the producer's id and the Kafka key, ``alert_id`` a UUID whose
   groups can look like digit runs), our own ``model`` name and version, and numbers we computed.
@@ -62,9 +64,9 @@ _DATE: Final = re.compile(
 )
 _AMOUNT: Final = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]{1,2})?")
 # The local part, when a domain follows the at sign. The domain is only looked at, not consumed, so
-# an address glued to the previous one ("a@b.comc@d.com") is found too; the leftmost match starts
-# at the first character of a local part, so no look-behind is needed.
-_EMAIL: Final = re.compile(r"([\w%+-][\w.%+-]*)[@\uff20](?=(?:[\w-]+[.\uff0e])+[^\W\d_]{2,})")
+# an address glued to the previous one ("a@b.comc@d.com") is found too. The look-behind keeps the
+# search linear: without it a 10,000-letter word before an "@" is tried from every letter.
+_EMAIL: Final = re.compile(r"(?<![\w.%+-])([\w%+-][\w.%+-]*)[@\uff20](?=(?:[\w-]+[.\uff0e])+[^\W\d_]{2,})")
 
 
 def mask_pii(value: Any) -> Any:
@@ -148,6 +150,8 @@ def _is_card_number(digits: str) -> bool:
 
 def _mask_int(value: int) -> int | str:
     digits = str(-value if value < 0 else value)
+    if len(digits) > _CARD_MAX_DIGITS:
+        return mask_text(digits)  # no amount, count or timestamp is this long: a digit run
     if len(digits) < _CARD_MIN_DIGITS or not _is_card_number(digits):
         return value
     return _MASK * (len(digits) - 4) + digits[-4:]
@@ -155,6 +159,9 @@ def _mask_int(value: int) -> int | str:
 
 def _mask_float(value: float) -> float | str:
     magnitude = -value if value < 0 else value
+    if magnitude >= _FLOAT_CARD_LIMIT and magnitude != float("inf"):
+        # How a JSON parser hands over an integer too long for 64 bits: its leading digits remain.
+        return mask_text(f"{magnitude:.0f}")
     if not _FLOAT_CARD_MIN <= magnitude < _FLOAT_CARD_LIMIT or not magnitude.is_integer():
         return value
     masked = _mask_int(int(magnitude))

@@ -93,6 +93,14 @@ def test_an_integer_is_masked_only_when_it_is_a_card(number: int) -> None:
     assert (mask_pii(number) != number) == is_card
 
 
+@settings(max_examples=500, deadline=None)
+@given(st.integers(min_value=10**19, max_value=10**40), st.booleans())
+def test_numbers_of_20_digits_or_more_are_masked_as_digit_runs(number: int, as_float: bool) -> None:
+    """No amount or timestamp is that long; a parser hands an over-long integer over as a float."""
+    masked = mask_pii(float(number) if as_float else number)
+    assert isinstance(masked, str) and masked.count("*") == len(masked) - 2
+
+
 @MANY
 @given(st.lists(st.text(alphabet="abcxyz .:-()", max_size=6) | st.from_regex(r"\A[0-9]{1,6}\Z"), max_size=8))
 def test_short_numbers_between_words_are_left_alone(pieces: list[str]) -> None:

@@ -161,7 +161,7 @@ def test_text_without_digits_or_at_is_returned_as_is() -> None:
 @given(st.text(max_size=200))
 def test_never_raises_and_keeps_length_without_emails(text: str) -> None:
     masked = mask_text(text)
-    if "@" not in text:
+    if "@" not in text and "\uff20" not in text:  # only e-mail masking changes the length
         assert len(masked) == len(text)
 
 

@@ -297,6 +297,8 @@ class ScoringWiring(Generic[E]):
             # Unacknowledged, the input would hold its partition's commit back for ever without a
             # word: fail the lane instead, so the worker stops (exit code by ``exc.retriable``) and
             # the input is consumed again.
+            if self.lane.stopping:  # nothing will report the lane's failure any more
+                log.error("%s; its input stays unacknowledged", exc)
             self.lane.fail(exc)
         finally:
             self._dead_letter_slots.release()

@@ -2,12 +2,15 @@
 
 Wiring only: validation, batching, inference and record building live in ``pipeline``.
 Every consumed message ends as a score (plus maybe an alert) or a dead letter, and its offset is
-acknowledged only after those outputs are confirmed by the broker.
+acknowledged only after those outputs are confirmed by the broker. Both kinds of output follow one
+delivery policy (``pipeline.lane.confirm_delivery``): retried, then the lane fails and the worker
+stops, every failed delivery counted by topic.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
@@ -20,7 +23,8 @@ from faust.types import EventT, StreamT
 
 from pipeline.batching import BatchPolicy, InferenceTimeEstimator, MicroBatcher
 from pipeline.deadletter import dead_letter, dead_letter_key
-from pipeline.lane import Batch, LaneStoppedError, ScoringLane, now_ms
+from pipeline.errors import PublishError
+from pipeline.lane import Batch, LaneStoppedError, ScoringLane, confirm_delivery, now_ms
 from pipeline.live import LiveState
 from pipeline.metrics import Metrics
 from pipeline.overload import ShedPolicy
@@ -196,6 +200,7 @@ class ScoringWiring(Generic[E]):
         live = self.live
         kind = self.scorer.kind
         deliveries = []
+        topics = []
         for (item, ingested), row in zip(batch, probs, strict=True):
             outs = outputs(
                 item.model,
@@ -208,6 +213,7 @@ class ScoringWiring(Generic[E]):
             )
             for out in outs:
                 deliveries.append(await send(out.topic, out.key, out.value))
+                topics.append(out.topic)
             latency_ms = published - ingested
             sla_met = latency_ms <= sla_ms
             severity = outs[-1].severity
@@ -216,7 +222,18 @@ class ScoringWiring(Generic[E]):
                 live.observe_score(latency_ms, sla_met, published)
                 if severity is not None:
                     live.observe_alert(kind, severity, outs[-1].value, published)
-        return asyncio.gather(*deliveries)
+        return asyncio.ensure_future(self._confirmed(topics, deliveries))
+
+    async def _confirmed(self, topics: Sequence[str], deliveries: Sequence[Awaitable[Any]]) -> None:
+        """Wait for every delivery; count the failed ones by topic, then raise the first failure."""
+        results = await asyncio.gather(*deliveries, return_exceptions=True)
+        first: BaseException | None = None
+        for topic, result in zip(topics, results, strict=True):
+            if isinstance(result, BaseException):
+                self.metrics.observe_publish_failure(topic)
+                first = first or result
+        if first is not None:
+            raise first
 
     async def _ack_batch(self, batch: Batch[InFlight[E]]) -> None:
         for item, _ in batch:
@@ -240,21 +257,51 @@ class ScoringWiring(Generic[E]):
         self.metrics.observe_dead_letter(message.topic, failure.type)
         if self.live is not None:
             self.live.observe_dead_letter(failure.type, ingested)
+        key = dead_letter_key(message.key, self.settings.deadletter_raw)
+        send = functools.partial(self._send_dead_letter, key, value, headers)
         await self._dead_letter_slots.acquire()
         try:
-            key = dead_letter_key(message.key, self.settings.deadletter_raw)
-            delivery = await self.publisher.send(self.settings.topic_deadletter, key, value, headers)
+            delivery = await send()
         except BaseException:
             self._dead_letter_slots.release()
             raise
-        task = asyncio.create_task(self._ack_after(delivery, event, stream))
+        what = f"the dead letter of {message.topic}-{message.partition}@{message.offset}"
+        task = asyncio.create_task(self._ack_after(what, delivery, send, event, stream))
         self._dead_letter_tasks.add(task)
         task.add_done_callback(self._dead_letter_tasks.discard)
 
-    async def _ack_after(self, delivery: Awaitable[Any], event: EventT[Any], stream: StreamT[Any]) -> None:
+    async def _send_dead_letter(
+        self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> Awaitable[None]:
+        """Hand a dead letter to the producer; the awaitable fails if the broker does not confirm it.
+        A record the producer refuses at once (too large, no metadata) fails the same way, so it is
+        retried and reported like any other failed delivery instead of killing the agent."""
+        topic = self.settings.topic_deadletter
         try:
-            await delivery
+            delivery = await self.publisher.send(topic, key, value, headers)
+        except Exception as exc:
+            delivery = asyncio.get_running_loop().create_future()
+            delivery.set_exception(exc)
+        return asyncio.ensure_future(self._confirmed((topic,), (delivery,)))
+
+    async def _ack_after(
+        self,
+        what: str,
+        delivery: Awaitable[None],
+        send: Callable[[], Awaitable[Awaitable[None]]],
+        event: EventT[Any],
+        stream: StreamT[Any],
+    ) -> None:
+        try:
+            await confirm_delivery(what, delivery, send, give_up=lambda: self.lane.stopping)
             await stream.ack(event)
+        except PublishError as exc:
+            # Unacknowledged, the input would hold its partition's commit back for ever without a
+            # word: fail the lane instead, so the worker stops (exit code by ``exc.retriable``) and
+            # the input is consumed again.
+            if self.lane.stopping:  # nothing will report the lane's failure any more
+                log.error("%s; its input stays unacknowledged", exc)
+            self.lane.fail(exc)
         finally:
             self._dead_letter_slots.release()
 

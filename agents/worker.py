@@ -18,6 +18,7 @@ from agents.offsets import LogRestartGuard
 from agents.scoring import ScoringWiring
 from agents.velocity import VelocityTable, changelog_topic
 from agents.web import Readiness, WebServer, install_web_server
+from pipeline.errors import StreamGuardError
 from pipeline.fallback import TokenWeightFallback
 from pipeline.inference import OnnxClassifier
 from pipeline.live import LiveState
@@ -239,11 +240,14 @@ def run_worker(settings: Settings, bootstrap: str) -> None:
     """Run a worker in this process until SIGINT/SIGTERM."""
     partitions = asyncio.run(prepare_topics(settings, bootstrap))
     worker = build_worker(settings, bootstrap, transaction_partitions=partitions)
+    service = ServiceWorker(worker.app, loglevel=settings.log_level.upper(), quiet=True)
     try:
-        ServiceWorker(
-            worker.app,
-            loglevel=settings.log_level.upper(),
-            quiet=True,
-        ).execute_from_commandline()
+        service.execute_from_commandline()
+    except SystemExit:
+        # mode exits 1 after any crash. A crash of ours (an output the broker never confirmed)
+        # knows whether a restart can help: ``pipeline.cli`` turns its ``retriable`` into 1 or 2.
+        if isinstance(service.crash_reason, StreamGuardError):
+            raise service.crash_reason from None
+        raise
     finally:
         worker.shutdown_executors()

@@ -31,9 +31,16 @@ class ModelOutputError(StreamGuardError):
 
 
 class PublishError(StreamGuardError):
-    """Handing an output to the producer failed; the batch is not acknowledged and can be retried."""
+    """The broker did not confirm an output after every retry (``pipeline.lane.confirm_delivery``).
 
-    retriable = True
+    Its input stays unacknowledged and its lane fails, so the worker stops and the input is consumed
+    again. ``retriable`` is the cause's own flag where it has one (aiokafka's errors do): it decides
+    the worker's exit code (1: restart it; 2: a restart alone will not help).
+    """
+
+    def __init__(self, message: str, *, retriable: bool) -> None:
+        super().__init__(message)
+        self.retriable = retriable
 
 
 class BackpressureError(StreamGuardError):

@@ -19,7 +19,7 @@ from concurrent.futures import Executor
 from typing import Generic, TypeVar
 
 from pipeline.batching import MicroBatcher
-from pipeline.errors import StreamGuardError
+from pipeline.errors import PublishError, StreamGuardError
 from pipeline.metrics import KindMetrics
 from pipeline.overload import ShedPolicy
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 Batch = list[tuple[T, float]]
 
-# Waits before re-sending a batch whose publication failed (~15 s in all); then the lane fails.
+# Waits before re-sending an output whose delivery failed (~15 s in all); then the lane fails.
 PUBLISH_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 # Batches of a lane in the executor at once. With 2, the next batch waits in the executor's queue
 # while the current one runs, so a busy inference thread goes straight on to it instead of waiting
@@ -40,6 +40,45 @@ DISPATCH_DEPTH = 2
 
 def now_ms() -> float:
     return time.time() * 1000.0
+
+
+async def confirm_delivery(
+    what: str,
+    delivered: Awaitable[object],
+    resend: Callable[[], Awaitable[Awaitable[object]]],
+    *,
+    give_up: Callable[[], bool] = lambda: False,
+) -> None:
+    """Wait until ``delivered`` completes; when it fails, wait the next of ``PUBLISH_RETRY_DELAYS_S``,
+    ``resend`` and wait again. The policy of every output: score batches and dead letters.
+
+    After the last retry, or at once when ``give_up()`` (the worker is stopping), raises
+    ``PublishError`` from the cause, retriable when the cause is (see ``PublishError``). Sending again
+    is safe: outputs are idempotent (scores keyed by event_id, deterministic alert ids, a dead letter
+    names its source offset). ``what`` names the output in the log.
+    """
+    for attempt, delay_s in enumerate((*PUBLISH_RETRY_DELAYS_S, None), start=1):
+        try:
+            await delivered
+            return
+        except Exception as exc:
+            if delay_s is None or give_up():
+                raise PublishError(
+                    f"{what} was not delivered after {attempt} attempt(s): {exc!r}", retriable=_retriable(exc)
+                ) from exc
+            # A broker restarting, a topic not yet recreated: worth another try.
+            log.warning("%s was not delivered (%r); sending it again in %g s", what, exc, delay_s)
+            await asyncio.sleep(delay_s)
+            delivered = _send_again(resend)
+
+
+async def _send_again(resend: Callable[[], Awaitable[Awaitable[object]]]) -> None:
+    await (await resend())
+
+
+def _retriable(exc: BaseException) -> bool:
+    flag = getattr(exc, "retriable", None)
+    return flag if isinstance(flag, bool) else isinstance(exc, OSError | TimeoutError)
 
 
 class LaneStoppedError(StreamGuardError):
@@ -172,6 +211,17 @@ class ScoringLane(Generic[T, R]):
         self._stopping = True
         self._arrived.set()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def fail(self, exc: BaseException) -> None:
+        """Fail the lane from outside (an output of its agent that could not be delivered): ``run``
+        raises, ``run_or_fail`` reports ``exc`` and no more events are taken."""
+        if self._failure is None:
+            self._failure = exc
+        self._arrived.set()
+
     async def wait_confirmed(self) -> None:
         while self._confirmations:
             await asyncio.gather(*list(self._confirmations))
@@ -242,24 +292,8 @@ class ScoringLane(Generic[T, R]):
         republish: Callable[[], Awaitable[Awaitable[object]]],
     ) -> None:
         try:
-            for delay_s in (*PUBLISH_RETRY_DELAYS_S, None):
-                try:
-                    await delivered
-                    break
-                except Exception as exc:
-                    if delay_s is None or self._stopping:
-                        raise
-                    # A broker restarting, a topic not yet recreated: outputs are idempotent (keyed
-                    # by event_id, deterministic alert ids), so sending the batch again is safe.
-                    log.warning(
-                        "lane %s: publishing a batch of %d failed (%r); sending it again in %g s",
-                        self.name,
-                        len(batch),
-                        exc,
-                        delay_s,
-                    )
-                    await asyncio.sleep(delay_s)
-                    delivered = await republish()
+            what = f"lane {self.name}: a batch of {len(batch)}"
+            await confirm_delivery(what, delivered, republish, give_up=lambda: self._stopping)
             await self._on_done(batch)
         except BaseException as exc:
             # A lost output must not be acknowledged: fail the lane so the worker stops and the

@@ -145,6 +145,12 @@ class Metrics:
             ["topic", "error_type"],
             registry=r,
         )
+        self.publish_failures = Counter(
+            f"{PREFIX}_publish_failures",
+            "Output records the broker did not confirm, per attempt (retried, then the worker stops)",
+            ["topic"],
+            registry=r,
+        )
         self.latency_ms = Histogram(
             f"{PREFIX}_latency_ms",
             "Ingestion to publication of a score, milliseconds",
@@ -237,6 +243,10 @@ class Metrics:
         if child is None:
             child = self._dead_letters[key] = self.dead_letters.labels(topic, error_type)
         child.inc()
+
+    def observe_publish_failure(self, topic: str) -> None:
+        """One record to ``topic`` whose delivery failed (rare: no bound child kept)."""
+        self.publish_failures.labels(topic).inc()
 
     def set_model_info(self, kind: str, *, name: str, version: str, provider: str) -> None:
         self.model_info.labels(kind, name, version, provider).set(1)

@@ -28,6 +28,12 @@ SEVERITY_STYLES = {
     "critical": "bold white on red",
 }
 _TEXT_PREVIEW_CHARS = 100
+# How long the broker may hold a fetch. Tansu sleeps through up to half of it before answering, data
+# or not, so a record waits up to about that long: with the 500 ms default of aiokafka and
+# librdkafka, alerts reached a subscriber p50 ~130 / p99 ~260 ms after the worker published them.
+# 10 ms keeps that hop to a few milliseconds; the cost is an idle consumer polling ~100 times a second
+# (a few % of a core for the broker; README, "What a subscriber sees").
+FETCH_MAX_WAIT_MS = 10
 
 
 def render(topic: str, value: dict[str, Any]) -> RenderableType | str:
@@ -123,13 +129,7 @@ async def tail(
 
     # Records are data, not markup: "[social]" or ":fire:" in a text must print as written.
     console = Console(highlight=False, markup=False, emoji=False)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        fetch_max_wait_ms=100,
-        **(security or {}),
-    )
+    consumer = AIOKafkaConsumer(**consumer_options(bootstrap, security))
     started_ms = int(time.time() * 1000)
     await consumer.start()
     try:
@@ -153,6 +153,18 @@ async def tail(
                         return
     finally:
         await consumer.stop()
+
+
+def consumer_options(bootstrap: str, security: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The tail's ``AIOKafkaConsumer`` arguments: no group (tailing never moves the worker's offsets)
+    and the short fetch wait of ``FETCH_MAX_WAIT_MS``."""
+    return {
+        "bootstrap_servers": bootstrap,
+        "group_id": None,
+        "enable_auto_commit": False,
+        "fetch_max_wait_ms": FETCH_MAX_WAIT_MS,
+        **(security or {}),
+    }
 
 
 async def _assign_all_partitions(consumer: Any, topic: str) -> list[Any]:

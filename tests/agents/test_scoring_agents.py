@@ -15,10 +15,13 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 
 from agents.app import create_app
 from agents.scoring import ScoringWiring
+from pipeline import lane as lane_module
 from pipeline.demo import MALFORMED_KINDS, malformed_message
+from pipeline.errors import PublishError
 from pipeline.inference import OnnxClassifier
 from pipeline.metrics import Metrics
 from pipeline.models.registry import is_built, model_path
@@ -56,6 +59,27 @@ class MemoryProducer:
 
     def on(self, topic: str) -> list[dict[str, Any]]:
         return [orjson.loads(value) for t, _, value, _ in self.records if t == topic]
+
+
+class RefusingProducer(MemoryProducer):
+    """The broker never takes a record for ``topic``: the delivery fails with ``error``, or with
+    ``at_once`` the send itself raises it (as aiokafka does for a record over its size limit)."""
+
+    def __init__(self, topic: str, error: Exception, *, at_once: bool = False) -> None:
+        super().__init__()
+        self.topic, self.error, self.at_once = topic, error, at_once
+
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None = None
+    ) -> Awaitable[Any]:
+        if topic != self.topic:
+            return await super().send(topic, key, value, headers)
+        self.records.append((topic, key, value, headers))
+        if self.at_once:
+            raise self.error
+        refused: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        refused.set_exception(self.error)
+        return refused
 
 
 @pytest.fixture(scope="module")
@@ -294,3 +318,54 @@ async def test_dead_letters_follow_the_raw_policy(
         assert published_key == b"acct **** **** **** 4444"
     else:
         assert kept == b"" and letter["key"] is None and published_key is None
+
+
+@pytest.mark.parametrize(
+    ("error", "at_once"),
+    [(KafkaConnectionError("broker gone"), False), (MessageSizeTooLargeError("too large"), True)],
+)
+async def test_an_undeliverable_dead_letter_is_retried_then_fails_the_lane_loudly(
+    settings: Settings,
+    models: dict[str, OnnxClassifier],
+    executor: ThreadPoolExecutor,
+    wirings: list[ScoringWiring[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    error: Exception,
+    at_once: bool,
+) -> None:
+    """A dead letter the broker never confirms must not stall its partition silently: it is sent
+    again, counted, and then the lane fails with the cause (the worker stops, exit code by
+    ``retriable``); the input stays unacknowledged, so it is consumed again after the restart."""
+    monkeypatch.setattr(lane_module, "PUBLISH_RETRY_DELAYS_S", (0.01, 0.02))
+    producer = RefusingProducer(settings.topic_deadletter, error, at_once=at_once)
+    metrics = Metrics()
+    wiring = wiring_for("fraud", settings, models, executor, producer, wirings, metrics)
+    failures: list[BaseException] = []
+
+    async def on_failure(exc: BaseException) -> None:
+        failures.append(exc)
+
+    lane = asyncio.create_task(wiring.lane.run_or_fail(on_failure))
+    tx = generate_transactions(1, seed=3)[0][0]
+    async with wiring.agent.test_context() as agent:
+        good = await agent.put(orjson.dumps(tx), key=b"k", wait=False)
+        bad = await agent.put(b"{not json", key=None, wait=False)
+        await wait_for(lambda: good.message.acked)
+        await asyncio.wait_for(lane, 10)  # returns once the failure is reported
+        await wiring.drain()
+        assert not bad.message.acked
+
+    assert len(failures) == 1 and isinstance(failures[0], PublishError)
+    assert failures[0].__cause__ is error
+    assert failures[0].retriable is error.retriable  # the worker's exit code: 1 if true, else 2
+    attempts = len(producer.on(settings.topic_deadletter))
+    assert attempts == 3  # the first send and one per retry delay
+    assert "the dead letter of" in str(failures[0]) and repr(error) in str(failures[0])
+    assert f"lane fraud failed: {failures[0]!r}" in caplog.text
+    assert caplog.text.count("sending it again") == 2
+    counted = metrics.registry.get_sample_value(
+        "streamguard_publish_failures_total", {"topic": settings.topic_deadletter}
+    )
+    assert counted == attempts
+    assert producer.on(settings.topic_scores_transactions)  # the valid event was scored as usual

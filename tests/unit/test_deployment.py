@@ -113,6 +113,29 @@ def test_compose_worker_environment_is_real_settings(compose: dict[str, Any]) ->
     assert svc["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"][0]["driver"] == "nvidia"
 
 
+def interpolate_defaults(text: str) -> str:
+    """What compose substitutes when the operator sets nothing: ``${VAR:-default}`` -> default."""
+    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", text)
+
+
+def test_every_published_port_is_bound_to_localhost_by_default(compose: dict[str, Any]) -> None:
+    """Nothing in the file has authentication (PLAINTEXT Kafka, Grafana's anonymous viewer): no port
+    may listen on every interface unless the operator asks for it, with one switch for all."""
+    published = {}
+    for name, service in services(compose).items():
+        for port in service.get("ports", []):
+            assert isinstance(port, str), f"{name}: use the short syntax with a host address ({port!r})"
+            published[name] = port
+            assert port.startswith("${STREAMGUARD_BIND:-127.0.0.1}:"), f"{name}: {port}"
+            host, host_port, container_port = interpolate_defaults(port).split(":")
+            assert host == "127.0.0.1", f"{name}: {port}"
+            assert host_port and container_port, f"{name}: {port}"
+    assert {"kafka", "worker", "prometheus", "grafana"} <= set(published)
+    # Kafka tells its clients where to connect: localhost unless exposed under another name.
+    advertised = services(compose)["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    assert "EXTERNAL://localhost:9092" in interpolate_defaults(advertised)
+
+
 def test_compose_profiles_and_volumes(compose: dict[str, Any]) -> None:
     svc = services(compose)
     assert svc["demo"]["profiles"] == ["demo"]

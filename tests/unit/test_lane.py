@@ -12,7 +12,8 @@ import pytest
 
 from pipeline import lane as lane_module
 from pipeline.batching import BatchPolicy, InferenceTimeEstimator, MicroBatcher
-from pipeline.lane import Batch, LaneStoppedError, ScoringLane, now_ms
+from pipeline.errors import PublishError
+from pipeline.lane import Batch, LaneStoppedError, ScoringLane, confirm_delivery, now_ms
 from pipeline.metrics import KindMetrics, Metrics
 from pipeline.overload import ShedPolicy
 
@@ -212,7 +213,10 @@ async def test_a_failed_publication_is_reported_with_the_broker_error(executor: 
     runner = asyncio.create_task(lane.run_or_fail(on_failure))
     await lane.submit(1, now_ms())
     await asyncio.wait_for(runner, 5)
-    assert len(failures) == 1 and isinstance(failures[0], ConnectionError)
+    assert len(failures) == 1 and isinstance(failures[0], PublishError)
+    assert isinstance(failures[0].__cause__, ConnectionError)
+    assert failures[0].retriable  # a network error: restarting the worker may help (exit code 1)
+    assert "lane test: a batch of 1 was not delivered after 3 attempt(s)" in str(failures[0])
     assert rec.acked == []
 
 
@@ -346,3 +350,74 @@ async def test_a_busy_lane_queues_its_next_batch_on_the_executor_but_no_more() -
     finally:
         release.set()
         executor.shutdown()
+
+
+class Refusal(Exception):
+    """A broker error with aiokafka's ``retriable`` flag."""
+
+    def __init__(self, retriable: bool) -> None:
+        super().__init__("refused")
+        self.retriable = retriable
+
+
+def refused(exc: BaseException) -> asyncio.Future[None]:
+    delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    delivery.set_exception(exc)
+    return delivery
+
+
+@pytest.mark.parametrize("retriable", [True, False])
+async def test_an_undelivered_output_gives_up_after_the_retries_with_the_causes_flag(retriable: bool) -> None:
+    resent: list[int] = []
+
+    async def resend() -> Awaitable[object]:
+        resent.append(1)
+        return refused(Refusal(retriable))
+
+    with pytest.raises(PublishError) as caught:
+        await confirm_delivery("the output", refused(Refusal(retriable)), resend)
+    assert len(resent) == 2  # one per retry delay
+    assert caught.value.retriable is retriable
+    assert isinstance(caught.value.__cause__, Refusal)
+
+
+async def test_a_resend_that_raises_at_once_counts_as_a_failed_attempt() -> None:
+    calls: list[int] = []
+
+    async def resend() -> Awaitable[object]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("record too large for the producer")
+        delivered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        delivered.set_result(None)
+        return delivered
+
+    await confirm_delivery("the output", refused(ConnectionError("gone")), resend)
+    assert len(calls) == 2  # the raise was retried; the second resend was delivered
+
+
+async def test_a_stopping_worker_gives_up_at_once() -> None:
+    async def resend() -> Awaitable[object]:
+        raise AssertionError("not sent again while stopping")
+
+    with pytest.raises(PublishError, match="after 1 attempt"):
+        await confirm_delivery("the output", refused(ConnectionError("gone")), resend, give_up=lambda: True)
+
+
+async def test_a_lane_failed_from_outside_stops_and_reports_that_cause(executor: ThreadPoolExecutor) -> None:
+    rec = Recorder()
+    lane = make_lane(rec, executor)
+    failures: list[BaseException] = []
+
+    async def on_failure(exc: BaseException) -> None:
+        failures.append(exc)
+
+    runner = asyncio.create_task(lane.run_or_fail(on_failure))
+    await lane.submit(1, now_ms())
+    await run_until(lambda: rec.acked == [1])
+    cause = PublishError("a dead letter was not delivered", retriable=True)
+    lane.fail(cause)
+    await asyncio.wait_for(runner, 5)
+    assert failures == [cause]
+    with pytest.raises(LaneStoppedError):
+        await lane.submit(2, now_ms())

@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console, Group
 from rich.text import Text
 
-from pipeline.tail import SEVERITY_STYLES, render
+from pipeline.tail import FETCH_MAX_WAIT_MS, SEVERITY_STYLES, consumer_options, render
 
 
 def plain(topic: str, value: dict[str, Any]) -> str:
@@ -109,3 +109,12 @@ def test_missing_fields_do_not_crash_rendering() -> None:
     ]
     for value in odd_records:
         assert plain("any", value).strip()
+
+
+def test_the_tail_consumer_asks_for_a_short_fetch_wait_and_joins_no_group() -> None:
+    """The embedded broker holds a fetch for up to about its wait: with a client default of 500 ms a
+    subscriber saw alerts ~130-260 ms late. The tail's consumer must ask for a short one."""
+    options = consumer_options("127.0.0.1:9092", {"security_protocol": "SSL"})
+    assert options["fetch_max_wait_ms"] == FETCH_MAX_WAIT_MS <= 10
+    assert options["group_id"] is None and options["enable_auto_commit"] is False
+    assert options["security_protocol"] == "SSL" and options["bootstrap_servers"] == "127.0.0.1:9092"

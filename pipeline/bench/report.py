@@ -60,7 +60,11 @@ def _vs_baseline(results: BenchResults, baseline: str) -> tuple[float | None, di
         f"{baseline}_throughput": round(best.run.throughput, 1),
         f"{baseline}_p99": round(best.run.latency.p99, 1),
         "streamguard_throughput_at_that_p99": sg_same_p99,
-        "note": "streamguard's best tested rate: a lower bound when no streamguard run saturated",
+        f"{baseline}_saturated": any(row.saturated for row in rows),
+        "note": (
+            "streamguard's best tested rate: a lower bound when no streamguard run saturated; "
+            f"an upper bound when no {baseline} run saturated (its capacity was not reached)"
+        ),
     }
 
 

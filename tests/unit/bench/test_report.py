@@ -139,6 +139,11 @@ def test_targets_are_computed_from_the_rows() -> None:
     # Tuned naive kept up at 50/s with p99 45 ms: streamguard (caches off) did 1000/s at p99 40 ms.
     assert targets["vs_naive_tuned"]["value"] == pytest.approx(20.0, rel=0.02)
     assert targets["vs_naive_tuned"]["naive_tuned_throughput"] == pytest.approx(50.0, rel=0.02)
+    # It never saturated: its capacity, and so the ratio, is not known from these rows.
+    assert (targets["vs_naive"]["naive_saturated"], targets["vs_naive_tuned"]["naive_tuned_saturated"]) == (
+        True,
+        False,
+    )
     assert targets["vs_fixed_window_at_100"]["value"] == pytest.approx(10.0)
     assert targets["idle_cpu"]["met"] is True
 

@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(func=cmd_models)
 
     bench = sub.add_parser(
-        "bench", help="StreamGuard vs broker/model floors and baselines at rising rates (`--quick`: < 3 min)"
+        "bench", help="StreamGuard vs broker/model floors and baselines at rising rates (`--quick`: fewer)"
     )
     _bench_arguments(bench)
     bench.set_defaults(func=cmd_bench)
@@ -237,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _bench_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="fewer rates, shorter runs (< 3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="fewer rates, 4 s each")
     parser.add_argument("--json", type=Path, default=None, help="also write the JSON results here")
     parser.add_argument(
         "--out", type=Path, default=None, help="results folder (default bench/results/<time>)"
@@ -245,7 +245,10 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--systems",
         default=None,
-        help="comma list of streamguard,per_event_onnx,fixed_window,naive; relay,model_relay: floors",
+        help=(
+            "comma list of streamguard,streamguard_cached,per_event_onnx,fixed_window,naive,naive_tuned; "
+            "relay,model_relay: floors"
+        ),
     )
     parser.add_argument("--rates", default=None, help="comma list of events/s, for every system")
     parser.add_argument("--duration", type=float, default=None, help="seconds of traffic per rate")
@@ -254,7 +257,10 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="environment of every system's worker (lever experiments); repeatable",
+        help=(
+            "environment of every system's worker (lever experiments; systems compared with the "
+            "model floor keep STREAMGUARD_MODEL_CACHE_SIZE=0); repeatable"
+        ),
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 

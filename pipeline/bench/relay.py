@@ -9,7 +9,8 @@ collector and broker as the systems, at the same rates:
 - ``relay``: no validation, model or rules. What the broker and the harness alone cost at each
   rate: no consumer-producer service on this machine can have a lower latency there.
 - ``model_relay`` (``--model``): each event is also validated and run through its served model,
-  alone, on the event loop, with the worker's caches (``pipeline.bench.floors.mixed_scorer``): no
+  alone, on the event loop (``pipeline.bench.floors.mixed_scorer``), with ``STREAMGUARD_MODEL_CACHE_SIZE``
+  texts cached per model (the bench sets 0, as for the model floor and the headline worker): no
   Faust, no batching, no thread hand-offs, nothing published but the timestamps. What scoring events
   one at a time costs at best; our worker pays more per event, and batching is what lets it keep up.
 

@@ -32,6 +32,10 @@ class RateResult:
     input_latency: LatencySummary | None = None
     worker_latency: LatencySummary | None = None
     output_latency: LatencySummary | None = None
+    # Per cent of the run's texts / transaction model texts repeating an earlier one of the run
+    # (``pipeline.bench.schedule.repeat_shares``): what a cache could answer without the model.
+    text_repeat_pct: float | None = None
+    description_repeat_pct: float | None = None
 
     def row(self) -> dict[str, Any]:
         latency = self.run.latency
@@ -55,6 +59,8 @@ class RateResult:
             **_leg("input", self.input_latency),
             **_leg("worker", self.worker_latency),
             **_leg("output", self.output_latency),
+            "text_repeat_pct": _round(self.text_repeat_pct),
+            "description_repeat_pct": _round(self.description_repeat_pct),
             "saturated": self.saturated,
         }
 

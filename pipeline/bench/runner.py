@@ -21,7 +21,7 @@ from pipeline.bench.loadgen import Collector, OpenLoopRun, run_open_loop
 from pipeline.bench.procstat import CpuWindow, peak_rss_mb
 from pipeline.bench.progress import BenchProgress
 from pipeline.bench.results import BenchResults, RateResult
-from pipeline.bench.schedule import BenchEvent, event_mix
+from pipeline.bench.schedule import BenchEvent, event_mix, repeat_shares
 from pipeline.bench.stats import saturated
 from pipeline.bench.systems import ChildProcess, SystemSpec, child_env, private_settings, system_spec
 from pipeline.security import aiokafka_security
@@ -54,6 +54,16 @@ def _broker(settings: Settings, out_dir: Path) -> Iterator[tuple[str, int | None
         broker.stop()
 
 
+def _cache_sizes(config: BenchConfig) -> dict[str, int]:
+    """Texts kept per model by the model floor and each system that sets it (0: caches off)."""
+    sizes = {"model floor": 0}  # ``model_floor`` runs every event through its model
+    for name in config.systems:
+        size = system_spec(name, config.extra_env).env.get("STREAMGUARD_MODEL_CACHE_SIZE")
+        if size is not None:
+            sizes[name] = int(size)
+    return sizes
+
+
 def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -70,6 +80,7 @@ async def run_bench(
         "quick": config.quick,
         "extra_env": dict(config.extra_env),
         "broker": "configured Kafka" if settings.bootstrap else "embedded Tansu (memory)",
+        "model_cache_size": _cache_sizes(config),
     }
     security = aiokafka_security(settings)
     rows: list[RateResult] = []
@@ -254,6 +265,7 @@ async def _measure(
     broker = CpuWindow.open(broker_pid) if broker_pid is not None else None
     ourselves = CpuWindow.open(os.getpid())
     run = await _send(producer, collector, events, settings, rate=rate, drain_s=config.drain_s)
+    repeats = repeat_shares(events)
     return RateResult(
         system=system,
         run=run.summary,
@@ -266,4 +278,6 @@ async def _measure(
         input_latency=run.input_latency,
         worker_latency=run.worker_latency,
         output_latency=run.output_latency,
+        text_repeat_pct=repeats.texts_pct,
+        description_repeat_pct=repeats.descriptions_pct,
     )

@@ -8,11 +8,14 @@ omission).
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import orjson
 
+from pipeline.features import transaction_text
 from pipeline.synthetic import generate_texts, generate_transactions
+from schemas import Transaction
 
 # The demo producer's mix (pipeline.demo): ~60% transactions, ~40% monitoring texts.
 TRANSACTION_SHARE = 0.6
@@ -58,3 +61,44 @@ def event_mix(count: int, *, seed: int, run_id: str) -> list[BenchEvent]:
         key = event["account_id"] if kind == "transaction" else event["event_id"]
         events.append(BenchEvent(kind, event["event_id"], orjson.dumps(event), str(key).encode()))
     return events
+
+
+@dataclass(frozen=True, slots=True)
+class RepeatShares:
+    """Per cent of a run's events whose model text repeats an earlier event's of the same run.
+
+    ``texts_pct``: texts whose ``text`` came before (the sentiment score cache's key);
+    ``descriptions_pct``: transactions whose model text (merchant and description, the fraud
+    embedding cache's key) came before. ``None`` where the run holds no event of that kind.
+    """
+
+    texts_pct: float | None
+    descriptions_pct: float | None
+
+
+def repeat_shares(events: Sequence[BenchEvent]) -> RepeatShares:
+    """How much of ``events`` a cache keyed by model text could answer from the run itself.
+
+    A worker with caches on may skip the model for these events (and more, if its warm-up traffic
+    held the same texts); with caches off it runs every one. The template-based generators repeat
+    more the longer the run: compare cached and uncached figures at the same rate only.
+    """
+    texts: list[str] = []
+    descriptions: list[str] = []
+    for event in events:
+        body = orjson.loads(event.value)
+        if event.kind == "text":
+            texts.append(str(body["text"]))
+        else:
+            descriptions.append(transaction_text(Transaction.model_validate(body)))
+    return RepeatShares(_repeat_pct(texts), _repeat_pct(descriptions))
+
+
+def _repeat_pct(values: Iterable[str]) -> float | None:
+    seen: set[str] = set()
+    repeats = total = 0
+    for value in values:
+        total += 1
+        repeats += value in seen
+        seen.add(value)
+    return 100.0 * repeats / total if total else None

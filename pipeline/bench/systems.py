@@ -1,12 +1,19 @@
 """The systems under test, each a child process consuming our input topics and publishing scores.
 
-- ``streamguard``: the real worker (``streamguard worker``), settings as configured.
-- ``per_event_onnx``: the same worker with ``STREAMGUARD_MAX_BATCH=1`` (int8 model, batch of one,
-  our consumer settings): what batching alone buys.
-- ``fixed_window``: the same worker with Triton/Morpheus-style batching (``pipeline.bench.fixed_window``).
-- ``naive``: a plain Faust app, torch eager per event (``pipeline.bench.naive_app``).
+- ``streamguard``: the real worker (``streamguard worker``), settings as configured, caches off
+  (``STREAMGUARD_MODEL_CACHE_SIZE=0``): every event runs through its model, as in the model floor
+  it is compared with. The headline row.
+- ``streamguard_cached``: the same worker with its caches on (sentiment scores and fraud
+  embeddings by text, the worker's default size): what the load generator's repeated texts buy.
+- ``per_event_onnx``: the same worker (caches off) with ``STREAMGUARD_MAX_BATCH=1`` (int8 model,
+  batch of one, our consumer settings): what batching alone buys.
+- ``fixed_window``: the same worker (caches off) with Triton/Morpheus-style batching
+  (``pipeline.bench.fixed_window``).
+- ``naive``: a plain Faust app, torch eager per event, Faust's defaults (``pipeline.bench.naive_app``).
+- ``naive_tuned``: the same app with the worker's fetch wait and torch threads
+  (``naive_app --tuned``): the fair baseline for "N times the naive throughput".
 - ``relay`` and ``model_relay`` (only when asked for): raw aiokafka handing every event straight
-  back, without and with its model (``pipeline.bench.relay``): floors at a rate.
+  back, without and with its model (caches off) (``pipeline.bench.relay``): floors at a rate.
 
 Every run gets its own topic names and consumer group, so systems never see each other's records.
 """
@@ -25,7 +32,7 @@ from typing import IO
 from pipeline.settings import Settings
 from pipeline.supervise import stop_all
 
-SYSTEMS = ("streamguard", "per_event_onnx", "fixed_window", "naive")
+SYSTEMS = ("streamguard", "streamguard_cached", "per_event_onnx", "fixed_window", "naive", "naive_tuned")
 # Run only when named (``--systems``): not one of the issue's systems, so not in the default run.
 OPTIONAL_SYSTEMS = ("relay", "model_relay")
 KNOWN_SYSTEMS = SYSTEMS + OPTIONAL_SYSTEMS
@@ -45,6 +52,10 @@ _FAST_JOIN = {
     "STREAMGUARD_HEARTBEAT_INTERVAL_S": "0.3",
     "STREAMGUARD_REBALANCE_TIMEOUT_S": "4",
 }
+# The model floor runs every event through its model; so do the systems compared with it.
+_NO_CACHE = {"STREAMGUARD_MODEL_CACHE_SIZE": "0"}
+# The cached row keeps the worker's default caches unless ``--env`` sets a size.
+_CACHE = {"STREAMGUARD_MODEL_CACHE_SIZE": str(Settings.model_fields["model_cache_size"].default)}
 
 
 @dataclass(frozen=True)
@@ -56,20 +67,26 @@ class SystemSpec:
 
 
 def system_spec(name: str, extra_env: Mapping[str, str] | None = None) -> SystemSpec:
-    """The spec of a system; ``extra_env`` (lever experiments) applies to every system."""
+    """The spec of a system; ``extra_env`` (lever experiments) applies to every system, except
+    that the cache setting a system is defined by wins over it."""
     extra = dict(extra_env or {})
     if name == "streamguard":
-        return SystemSpec(name, "pipeline.cli", ("worker",), extra)
+        return SystemSpec(name, "pipeline.cli", ("worker",), {**extra, **_NO_CACHE})
+    if name == "streamguard_cached":
+        return SystemSpec(name, "pipeline.cli", ("worker",), {**_CACHE, **extra})
     if name == "per_event_onnx":
-        return SystemSpec(name, "pipeline.cli", ("worker",), {**extra, "STREAMGUARD_MAX_BATCH": "1"})
+        env = {**extra, **_NO_CACHE, "STREAMGUARD_MAX_BATCH": "1"}
+        return SystemSpec(name, "pipeline.cli", ("worker",), env)
     if name == "fixed_window":
-        return SystemSpec(name, "pipeline.bench.fixed_window", (), extra)
+        return SystemSpec(name, "pipeline.bench.fixed_window", (), {**extra, **_NO_CACHE})
     if name == "naive":
         return SystemSpec(name, "pipeline.bench.naive_app", (), extra)
+    if name == "naive_tuned":
+        return SystemSpec(name, "pipeline.bench.naive_app", ("--tuned",), extra)
     if name == "relay":
         return SystemSpec(name, "pipeline.bench.relay", (), extra)
     if name == "model_relay":
-        return SystemSpec(name, "pipeline.bench.relay", ("--model",), extra)
+        return SystemSpec(name, "pipeline.bench.relay", ("--model",), {**extra, **_NO_CACHE})
     raise ValueError(f"unknown system {name!r}; choose from {', '.join(KNOWN_SYSTEMS)}")
 
 

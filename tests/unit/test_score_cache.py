@@ -46,6 +46,7 @@ class FakeSession:
 
     def __init__(self) -> None:
         self.rows_run = 0
+        self.call_shapes: list[tuple[int, ...]] = []  # input_ids' shape of each run
 
     def get_providers(self) -> list[str]:
         return ["CPUExecutionProvider"]
@@ -56,6 +57,7 @@ class FakeSession:
     def run(self, names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         ids = feeds["input_ids"]
         self.rows_run += len(ids)
+        self.call_shapes.append(ids.shape)
         first = (ids.sum(axis=1) % 100 / 100.0).astype(np.float32)
         return [np.stack([first, 1 - first], axis=1)]
 
@@ -90,3 +92,16 @@ def test_no_cache_for_batched_models_or_warm_up() -> None:
     model = _classifier(session, cache_size=16)
     model.warm_up(4)
     assert model.cache is not None and len(model.cache) == 0  # warm-up timings are real runs
+
+
+@pytest.mark.skipif(not TOKENIZER.is_file(), reason="the shipped sentiment tokenizer is missing")
+def test_a_batch_independent_model_runs_one_text_per_call_at_its_own_length() -> None:
+    """What the sentiment lane does with a batch (README, sentiment model cards): no padded batch."""
+    texts = ["down", "the whole service has been down since this morning", "ok then"]
+    lengths = [int(mask.sum()) for mask in TextTokenizer.from_file(TOKENIZER).encode(texts).attention_mask]
+    session = FakeSession()
+    _classifier(session, cache_size=0).predict(texts)
+    assert session.call_shapes == [(1, length) for length in lengths]
+    batched = FakeSession()
+    _classifier(batched, cache_size=0, batch_independent=False).predict(texts)
+    assert batched.call_shapes == [(3, max(lengths))]  # one call, padded to the longest

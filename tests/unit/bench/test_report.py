@@ -13,7 +13,9 @@ from pipeline.bench.stats import LatencySummary, summarize_run
 from pipeline.bench.systems import SYSTEMS
 
 
-def _row(system: str, rate: float, latency_ms: float, *, lost: int = 0) -> RateResult:
+def _row(
+    system: str, rate: float, latency_ms: float, *, lost: int = 0, repeats: tuple[float, float] = (10.0, 40.0)
+) -> RateResult:
     count = int(rate * 2)
     run = summarize_run(
         rate=rate,
@@ -23,8 +25,20 @@ def _row(system: str, rate: float, latency_ms: float, *, lost: int = 0) -> RateR
         last_receive_s=(count - lost - 1) / rate,
         sla_ms=20,
     )
-    if system == "naive":  # its scores carry no timestamps
-        return RateResult(system, run, 50.0, 30.0, 20.0, 400.0, 0.5, saturated=lost > 0)
+    texts_pct, descriptions_pct = repeats
+    if system.startswith("naive"):  # its scores carry no timestamps
+        return RateResult(
+            system,
+            run,
+            50.0,
+            30.0,
+            20.0,
+            400.0,
+            0.5,
+            saturated=lost > 0,
+            text_repeat_pct=texts_pct,
+            description_repeat_pct=descriptions_pct,
+        )
     # Legs of the latency: a third of it each, the input hop's tail twice as long.
     leg = LatencySummary.of([latency_ms / 3] * 99 + [latency_ms * 2 / 3])
     return RateResult(
@@ -39,6 +53,8 @@ def _row(system: str, rate: float, latency_ms: float, *, lost: int = 0) -> RateR
         input_latency=LatencySummary.of([latency_ms / 3] * 98 + [latency_ms * 2 / 3] * 2),
         worker_latency=leg,
         output_latency=LatencySummary.of([latency_ms / 3]),
+        text_repeat_pct=texts_pct,
+        description_repeat_pct=descriptions_pct,
     )
 
 
@@ -47,10 +63,13 @@ def _results() -> BenchResults:
         _row("streamguard", 100, 6.0),
         _row("streamguard", 300, 9.0),
         _row("streamguard", 1000, 40.0),
+        _row("streamguard_cached", 300, 7.0, repeats=(12.4, 61.0)),
         _row("per_event_onnx", 100, 8.0),
         _row("fixed_window", 100, 60.0),
         _row("naive", 10, 800.0),
         _row("naive", 50, 900.0, lost=5),
+        _row("naive_tuned", 10, 30.0),
+        _row("naive_tuned", 50, 45.0),
     )
     floor = (ModelFloor(1, 2.0, 3.0, 400.0), ModelFloor(32, 30.0, 40.0, 1100.0))
     return BenchResults(
@@ -58,7 +77,7 @@ def _results() -> BenchResults:
         LatencySummary.of([3.0, 4.0, 5.0]),
         floor,
         {"streamguard": 4.0, "naive": 1.0},
-        {"started": "now", "cpus": 2},
+        {"started": "now", "cpus": 2, "model_cache_size": {"model floor": 0, "streamguard": 0}},
     )
 
 
@@ -87,6 +106,9 @@ def test_json_keeps_the_contract(tmp_path: Path) -> None:
         "worker_p99": None,
         "output_p99": None,
     }
+    assert rows[("streamguard_cached", 300)]["text_repeat_pct"] == 12.4
+    assert rows[("naive", 10)]["description_repeat_pct"] == 40.0
+    assert document["meta"]["model_cache_size"] == {"model floor": 0, "streamguard": 0}
     assert document["model_floor"] == {
         "1": {"p50": 2.0, "p99": 3.0, "throughput": 400.0},
         "32": {"p50": 30.0, "p99": 40.0, "throughput": 1100.0},
@@ -101,6 +123,8 @@ def test_markdown_and_plot_are_written(tmp_path: Path) -> None:
     # streamguard at 300/s: input hop 3.0 / 6.0, in-worker 3.0 / 3.0, output hop 3.0 / 3.0.
     assert "| 3.0 / 6.0 | 3.0 / 3.0 | 3.0 / 3.0 |" in text
     assert "| - | - | - |" in text  # naive
+    assert "| 12 / 61 |" in text  # streamguard_cached's repeats
+    assert "Caches (texts kept per model; 0: off): model floor 0, streamguard 0." in text
     if importlib.util.find_spec("matplotlib") is not None:
         assert (tmp_path / "latency_vs_throughput.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -112,6 +136,14 @@ def test_targets_are_computed_from_the_rows() -> None:
     assert targets["share_of_model_floor"]["value"] == pytest.approx(1000 / 1100, abs=0.01)
     # Naive kept up at 10/s with p99 800 ms; streamguard did 1000/s under that p99.
     assert targets["vs_naive"]["value"] == pytest.approx(100.0, rel=0.01)
+    # Tuned naive kept up at 50/s with p99 45 ms: streamguard (caches off) did 1000/s at p99 40 ms.
+    assert targets["vs_naive_tuned"]["value"] == pytest.approx(20.0, rel=0.02)
+    assert targets["vs_naive_tuned"]["naive_tuned_throughput"] == pytest.approx(50.0, rel=0.02)
+    # It never saturated: its capacity, and so the ratio, is not known from these rows.
+    assert (targets["vs_naive"]["naive_saturated"], targets["vs_naive_tuned"]["naive_tuned_saturated"]) == (
+        True,
+        False,
+    )
     assert targets["vs_fixed_window_at_100"]["value"] == pytest.approx(10.0)
     assert targets["idle_cpu"]["met"] is True
 

@@ -5,7 +5,13 @@ from itertools import pairwise
 import orjson
 import pytest
 
-from pipeline.bench.schedule import TRANSACTION_SHARE, event_mix, open_loop_offsets
+from pipeline.bench.schedule import (
+    TRANSACTION_SHARE,
+    BenchEvent,
+    event_mix,
+    open_loop_offsets,
+    repeat_shares,
+)
 
 
 def test_open_loop_offsets_are_evenly_spaced_and_independent_of_the_system() -> None:
@@ -46,3 +52,43 @@ def test_event_mix_keys_transactions_by_account_and_texts_by_event_id() -> None:
         assert event.key == expected.encode()
     accounts = {event.key for event in events if event.kind == "transaction"}
     assert len(accounts) < sum(event.kind == "transaction" for event in events)  # accounts recur
+
+
+def _like(event: BenchEvent, **changes: object) -> BenchEvent:
+    body = {**orjson.loads(event.value), **changes}
+    return BenchEvent(event.kind, event.event_id, orjson.dumps(body), event.key)
+
+
+def test_repeat_shares_count_texts_and_model_texts_seen_earlier_in_the_run() -> None:
+    events = event_mix(40, seed=3, run_id="rep")
+    text = next(event for event in events if event.kind == "text")
+    tx = next(event for event in events if event.kind == "transaction")
+    body = orjson.loads(tx.value)
+    run = [
+        _like(text, text="the app crashed again"),
+        _like(text, text="all good today"),
+        _like(text, text="the app crashed again"),  # a repeat
+        _like(text, text="The app crashed again"),  # another text for the cache: no repeat
+        _like(tx, merchant="ACME", description="coffee"),
+        _like(tx, merchant="ACME", description="coffee", amount=body["amount"] * 3),  # same model text
+        _like(tx, merchant="OTHER", description="coffee"),  # the merchant is part of it
+    ]
+    shares = repeat_shares(run)
+    assert shares.texts_pct == pytest.approx(25.0)
+    assert shares.descriptions_pct == pytest.approx(100 / 3)
+
+
+def test_repeat_shares_of_a_kind_the_run_lacks_are_none() -> None:
+    texts_only = [event for event in event_mix(60, seed=2, run_id="t") if event.kind == "text"]
+    shares = repeat_shares(texts_only)
+    assert shares.descriptions_pct is None and shares.texts_pct is not None
+    assert repeat_shares([]).texts_pct is None
+
+
+def test_the_generators_repeat_more_the_longer_the_run() -> None:
+    # Why a cached worker must be reported apart from the uncached model floor.
+    short, long = (repeat_shares(event_mix(n, seed=7, run_id="r")) for n in (200, 4000))
+    assert short.texts_pct is not None and long.texts_pct is not None
+    assert short.descriptions_pct is not None and long.descriptions_pct is not None
+    assert long.texts_pct > short.texts_pct and long.descriptions_pct > short.descriptions_pct
+    assert long.descriptions_pct > 20

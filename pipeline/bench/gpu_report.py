@@ -66,6 +66,7 @@ def write_gpu_report(
     bench: BenchResults,
     elapsed_s: float,
     budget_s: float,
+    skipped_rates: Sequence[float] = (),
 ) -> str:
     """Writes the three files into ``out_dir``; returns the markdown."""
     from pipeline.bench.report import evaluate_targets, markdown, plot
@@ -83,6 +84,7 @@ def write_gpu_report(
         "floors": [{"lane": lane, "target": target, **found.to_json()} for lane, target, found in floors],
         "independence": [{"lane": lane, **check.to_json()} for lane, check in independence],
         "bench": bench.to_json(targets),
+        "bench_rates_skipped": list(skipped_rates),  # would not have fitted in the time budget
     }
     (out_dir / "gpu_check.json").write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
     lines = [
@@ -100,6 +102,11 @@ def write_gpu_report(
         "",
         "## Bench with a GPU worker",
         "",
+        *(
+            [f"Rates {list(skipped_rates)} skipped: they would not have fitted in the time budget.", ""]
+            if skipped_rates
+            else []
+        ),
         markdown(bench, targets),
     ]
     text = "\n".join(lines)

@@ -231,6 +231,7 @@ def test_the_report_writes_json_markdown_and_the_plot(tmp_path: Path) -> None:
         _bench_results(),
         elapsed_s=12.0,
         budget_s=480.0,
+        skipped_rates=(3200.0,),
     )
     assert (tmp_path / "gpu_check.md").read_text() == text
     assert "| fraud | cpu | model.onnx | CPUExecutionProvider | 2 |" in text
@@ -240,5 +241,6 @@ def test_the_report_writes_json_markdown_and_the_plot(tmp_path: Path) -> None:
     assert [f["batch_size"] for f in document["floors"][0]["floors"]] == [1, 2]
     assert document["independence"][0]["max_diff"] == checked.max_diff
     assert document["bench"]["results"][0]["system"] == "streamguard"
+    assert document["bench_rates_skipped"] == [3200.0] and "Rates [3200.0] skipped" in text
     if importlib.util.find_spec("matplotlib") is not None:
         assert (tmp_path / "latency_vs_throughput.png").stat().st_size > 0

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -39,6 +39,10 @@ from pipeline.bench.gpu_floors import (
     graph_for,
 )
 from pipeline.bench.gpu_report import write_gpu_report
+
+if TYPE_CHECKING:  # the bench's modules load aiokafka: only a machine with CUDA gets that far
+    from pipeline.bench.results import BenchResults
+    from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +215,7 @@ def worker_providers(lanes: dict[str, Path], threads: int) -> dict[str, str]:
     return {lane: OnnxClassifier.load(path, threads=threads).provider for lane, path in lanes.items()}
 
 
-def run_gpu_bench(settings: Any, out_dir: Path, rates: Sequence[float]) -> Any:
+def run_gpu_bench(settings: Settings, out_dir: Path, rates: Sequence[float]) -> BenchResults:
     """``streamguard bench --quick --systems streamguard`` at ``rates``: one worker, which takes
     the CUDA provider as every worker on this machine does; returns its ``BenchResults``."""
     from pipeline.bench.config import quick_config

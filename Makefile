@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install models run test lint unit integration integration-kafka chaos bench clean
+.PHONY: install models run test lint unit integration integration-kafka chaos bench gpu-check clean
 
 install: $(STAMP)
 
@@ -50,6 +50,12 @@ chaos: install models
 # StreamGuard vs its broker/model floors and baselines; writes bench/results/<time>/.
 bench: install models
 	$(BIN)/streamguard bench
+
+# On a CUDA machine (the venv holding onnxruntime-gpu, the `gpu` extra): device, model floors per
+# batch size on the GPU and CPU graphs, batch independence on the GPU, the bench with a GPU worker,
+# within 8 minutes; writes bench/results/gpu-<time>/. Without a CUDA device: one line, exit 2.
+gpu-check: install
+	$(BIN)/python -m pipeline.bench.gpu_check
 
 clean:
 	rm -rf $(VENV) models/.cache .pytest_cache .mypy_cache .ruff_cache .hypothesis

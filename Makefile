@@ -55,7 +55,7 @@ bench: install models
 # batch size on the GPU and CPU graphs, batch independence on the GPU, the bench with a GPU worker,
 # within 8 minutes; writes bench/results/gpu-<time>/. Without a CUDA device: one line, exit 2.
 gpu-check: install
-	$(BIN)/python -m pipeline.bench.gpu_check
+	$(BIN)/python -m bench.gpu_check
 
 clean:
 	rm -rf $(VENV) models/.cache .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import faust
 
-from agents.transport import FastFetchTransport
-from pipeline.security import faust_credentials
+from agents.overrides.transport import FastFetchTransport
+from pipeline.kafka.security import faust_credentials
 from pipeline.settings import Settings
 
 
@@ -32,7 +32,7 @@ def create_app(settings: Settings, bootstrap: str, *, web_port: int | None = Non
         broker_request_timeout=max(30.0, settings.session_timeout_s * 2),
         broker_commit_interval=1.0,
         topic_partitions=settings.partitions,
-        topic_allow_declare=False,  # topics are created up front by pipeline.topics
+        topic_allow_declare=False,  # topics are created up front by pipeline.kafka.topics
         stream_wait_empty=True,
         store="memory://",
         datadir=str(datadir),

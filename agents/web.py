@@ -2,7 +2,7 @@
 
 The dashboard (``/`` or ``/dashboard``) is a static page from ``agents/static/`` (no asset from the
 internet) that follows ``/events``, a server-sent event stream: once a second, the window statistics
-of ``pipeline.live.LiveState`` and the alerts added since the last message. ``/api/live`` answers the
+of ``pipeline.observability.live.LiveState`` and the alerts added since the last message. ``/api/live`` answers the
 same as one JSON document.
 
 An aiohttp server inside a ``mode.Service``. It is registered with ``app.web_server`` (so Faust
@@ -33,9 +33,9 @@ import orjson
 from aiohttp import web
 from mode import Service
 
-from pipeline.lane import now_ms
-from pipeline.live import LiveState
-from pipeline.metrics import CONTENT_TYPE_LATEST, Metrics
+from pipeline.hotpath.lane import now_ms
+from pipeline.observability.live import LiveState
+from pipeline.observability.metrics import CONTENT_TYPE_LATEST, Metrics
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)

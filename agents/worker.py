@@ -13,22 +13,22 @@ import faust
 from mode import Service
 
 from agents.app import create_app
-from agents.gaps import GapGuard
-from agents.offsets import LogRestartGuard
-from agents.scoring import ScoringWiring
-from agents.velocity import VelocityTable, changelog_topic
+from agents.overrides.gaps import GapGuard
+from agents.overrides.offsets import LogRestartGuard
+from agents.score_agents import ScoringWiring
+from agents.velocity_table import VelocityTable, changelog_topic
 from agents.web import Readiness, WebServer, install_web_server
 from pipeline.errors import StreamGuardError
-from pipeline.fallback import TokenWeightFallback
-from pipeline.inference import OnnxClassifier
-from pipeline.live import LiveState
-from pipeline.metrics import Metrics
-from pipeline.models.registry import serving_model_path
-from pipeline.rules import Rules
-from pipeline.scoring import FraudScorer, SentimentScorer
-from pipeline.security import aiokafka_security
+from pipeline.hotpath.artefacts import serving_model_path
+from pipeline.hotpath.fallback import TokenWeightFallback
+from pipeline.hotpath.inference import OnnxClassifier
+from pipeline.kafka.security import aiokafka_security
+from pipeline.kafka.topics import ensure_topics, wait_for_broker
+from pipeline.observability.live import LiveState
+from pipeline.observability.metrics import Metrics
+from pipeline.records.rules import Rules
+from pipeline.records.scorers import FraudScorer, SentimentScorer
 from pipeline.settings import Settings
-from pipeline.topics import ensure_topics, wait_for_broker
 from schemas import TextEvent, Transaction
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from pipeline.settings import load_settings
-from pipeline.synthetic import generate_texts, generate_transactions
+from pipeline.synthetic.transactions import generate_texts, generate_transactions
 
 
 def pct(values: list[float], q: float) -> float:

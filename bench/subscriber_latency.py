@@ -1,7 +1,7 @@
 """What a subscriber's fetch wait costs on the embedded broker: delay per record and idle broker CPU.
 
 Starts its own embedded broker (nothing else needs to run), then for each fetch wait: a consumer
-built like ``streamguard tail``'s (``pipeline.tail.consumer_options``, the wait overridden) reads a
+built like ``streamguard tail``'s (``pipeline.tooling.tail.consumer_options``, the wait overridden) reads a
 fresh 4-partition topic while records are produced one at a time at random 20-60 ms intervals
 (fixed seed); each record's delay is send acknowledged -> received. Then the consumer sits idle
 and the broker's CPU is sampled. Usage:
@@ -19,10 +19,10 @@ import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from pipeline.bench.procstat import cpu_seconds
-from pipeline.broker import EmbeddedBroker
-from pipeline.tail import consumer_options
-from pipeline.topics import ensure_topics
+from bench.procstat import cpu_seconds
+from pipeline.kafka.topics import ensure_topics
+from pipeline.tooling.broker import EmbeddedBroker
+from pipeline.tooling.tail import consumer_options
 
 
 def pct(values: list[float], q: float) -> float:

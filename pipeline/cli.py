@@ -31,7 +31,7 @@ def _broker_for(settings: Settings) -> Iterator[str]:
     if settings.bootstrap:
         yield settings.bootstrap
         return
-    from pipeline.broker import BrokerError, EmbeddedBroker
+    from pipeline.tooling.broker import BrokerError, EmbeddedBroker
 
     broker = EmbeddedBroker(port=settings.broker_port)
     try:
@@ -50,13 +50,13 @@ def _broker_for(settings: Settings) -> Iterator[str]:
 
 
 def _ensure_models(settings: Settings) -> None:
-    from pipeline.models.registry import is_built
+    from pipeline.hotpath.artefacts import is_built
 
     missing = [kind for kind in ("fraud", "sentiment") if not is_built(settings.model_dir, kind)]
     if not missing:
         return
     log.info("models missing (%s): building them once into %s", ", ".join(missing), settings.model_dir)
-    from pipeline.models.build import build_models
+    from pipeline.modelbuild.build import build_models
 
     build_models(settings.model_dir)
 
@@ -67,7 +67,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 # -- commands ---------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipeline.supervise import spawn, stop_all
+    from pipeline.tooling.supervise import spawn, stop_all
 
     settings = _settings()
     code = 0
@@ -105,7 +105,7 @@ def _banner(settings: Settings, bootstrap: str) -> str:
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
-    from pipeline.broker import EmbeddedBroker
+    from pipeline.tooling.broker import EmbeddedBroker
 
     broker = EmbeddedBroker(port=args.port)
     print(f"embedded broker at {broker.start()} (memory storage); Ctrl-C stops it", flush=True)
@@ -128,7 +128,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    from pipeline.demo import produce
+    from pipeline.tooling.demo import produce
 
     settings = _settings()
     rate = args.rate if args.rate is not None else settings.demo_rate
@@ -151,8 +151,8 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 
 def cmd_tail(args: argparse.Namespace) -> int:
-    from pipeline.security import aiokafka_security
-    from pipeline.tail import tail
+    from pipeline.kafka.security import aiokafka_security
+    from pipeline.tooling.tail import tail
 
     settings = _settings()
     with contextlib.suppress(KeyboardInterrupt):
@@ -171,7 +171,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     """``models build|eval ...``: the model tool's own CLI, with the configured model dir."""
-    from pipeline.models.__main__ import main as models_main
+    from pipeline.modelbuild.__main__ import main as models_main
 
     argv = list(args.args)
     if argv and argv[0] in ("build", "eval") and "--model-dir" not in argv:
@@ -180,7 +180,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from pipeline.bench.main import run
+    from bench.main import run
 
     return run(args)
 

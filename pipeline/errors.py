@@ -1,6 +1,6 @@
 """Exceptions raised inside StreamGuard.
 
-Bad *input* is not an exception here: ``pipeline.validation`` returns a ``Failure`` value and the
+Bad *input* is not an exception here: ``pipeline.ingest.validation`` returns a ``Failure`` value and the
 message becomes a dead letter. These classes are for faults of our own components. Callers decide
 whether to retry from ``retriable`` alone (as aiokafka's errors do), never from the class name.
 """
@@ -31,7 +31,7 @@ class ModelOutputError(StreamGuardError):
 
 
 class PublishError(StreamGuardError):
-    """The broker did not confirm an output after every retry (``pipeline.lane.confirm_delivery``).
+    """The broker did not confirm an output after every retry (``pipeline.hotpath.lane.confirm_delivery``).
 
     Its input stays unacknowledged and its lane fails, so the worker stops and the input is consumed
     again. ``retriable`` is the cause's own flag where it has one (aiokafka's errors do): it decides

@@ -12,11 +12,11 @@ import faust
 import pytest
 from mode import Service
 
-from agents.scoring import ScoringWiring
+from agents.score_agents import ScoringWiring
 from agents.web import Readiness
 from agents.worker import LaneRunner
-from pipeline.batching import BatchPolicy, InferenceTimeEstimator, MicroBatcher
-from pipeline.lane import Batch, ScoringLane, now_ms
+from pipeline.hotpath.batching import BatchPolicy, InferenceTimeEstimator, MicroBatcher
+from pipeline.hotpath.lane import Batch, ScoringLane, now_ms
 
 
 class StubWiring:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipeline.broker import EmbeddedBroker
+from pipeline.tooling.broker import EmbeddedBroker
 
 
 @pytest.fixture(scope="session")

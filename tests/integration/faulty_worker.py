@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from pipeline import cli
-from pipeline.scoring import FraudScorer
+from pipeline.records.scorers import FraudScorer
 
 
 class InjectedFailure(RuntimeError):

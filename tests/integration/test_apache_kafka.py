@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.synthetic import generate_texts, generate_transactions
+from pipeline.synthetic.transactions import generate_texts, generate_transactions
 from tests.integration.docker import KAFKA_IMAGE, docker_unavailable
 from tests.integration.kafka_helpers import produce_many
 from tests.integration.test_web import served_url, until_ready

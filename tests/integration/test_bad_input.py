@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.synthetic import generate_transactions
+from pipeline.synthetic.transactions import generate_transactions
 from tests.integration.malformed import malformed
 from tests.integration.workers import CHAOS, MODEL_DIR, Topics, WorkerProcess, worker_env
 

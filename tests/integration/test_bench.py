@@ -14,10 +14,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from pipeline.bench.results import CONTRACT_ROW_KEYS
-from pipeline.bench.schedule import event_mix
-from pipeline.bench.systems import SYSTEMS
-from pipeline.topics import ensure_topics
+from bench.results import CONTRACT_ROW_KEYS
+from bench.schedule import event_mix
+from bench.systems import SYSTEMS
+from pipeline.kafka.topics import ensure_topics
 from tests.integration.kafka_helpers import produce_many
 from tests.integration.workers import (
     MODEL_DIR,
@@ -88,7 +88,7 @@ async def test_the_relay_hands_every_event_back_on_the_score_topics(
     )
     events = event_mix(12, seed=3, run_id="relay")
     relay = WorkerProcess(
-        worker_env(broker, topics), tmp_path / "relay.log", module=("pipeline.bench.relay", *args)
+        worker_env(broker, topics), tmp_path / "relay.log", module=("bench.relay", *args)
     )
     try:
         # Transactions keyed by account, as the bench and producers send them: scores come back by

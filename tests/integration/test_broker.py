@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from pipeline import broker as broker_module
-from pipeline.broker import BrokerError, EmbeddedBroker, tansu_binary
-from pipeline.topics import delete_topics, ensure_topics, wait_for_broker
+from pipeline.kafka.topics import delete_topics, ensure_topics, wait_for_broker
+from pipeline.tooling import broker as broker_module
+from pipeline.tooling.broker import BrokerError, EmbeddedBroker, tansu_binary
 
 from .kafka_helpers import consume_all, produce_many
 
@@ -103,7 +103,7 @@ def test_broker_dies_with_its_parent_even_on_kill_9(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
         import sys, time
-        from pipeline.broker import EmbeddedBroker
+        from pipeline.tooling.broker import EmbeddedBroker
         embedded = EmbeddedBroker(port=0)
         embedded.start()
         print(embedded._process.pid, flush=True)

@@ -20,9 +20,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from agents.worker import prepare_topics
-from pipeline.broker import EmbeddedBroker
 from pipeline.settings import Settings
-from pipeline.synthetic import generate_texts, generate_transactions
+from pipeline.synthetic.transactions import generate_texts, generate_transactions
+from pipeline.tooling.broker import EmbeddedBroker
 from tests.integration.workers import (
     CHAOS,
     MODEL_DIR,

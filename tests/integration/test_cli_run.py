@@ -13,8 +13,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from pipeline.synthetic import generate_texts
-from pipeline.topics import wait_for_broker
+from pipeline.kafka.topics import wait_for_broker
+from pipeline.synthetic.transactions import generate_texts
 from tests.integration.kafka_helpers import produce_many
 from tests.integration.workers import MODEL_DIR, REPO, Topics, collect, values, worker_env
 

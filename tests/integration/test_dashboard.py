@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.demo import malformed_message
-from pipeline.synthetic import generate_transactions
+from pipeline.synthetic.transactions import generate_transactions
+from pipeline.tooling.demo import malformed_message
 from tests.integration.kafka_helpers import produce_many
 from tests.integration.test_web import free_port_pair, get, served_url, until_ready
 from tests.integration.workers import MODEL_DIR, Topics, WorkerProcess, collect, keyed, values, worker_env

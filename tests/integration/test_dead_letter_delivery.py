@@ -15,8 +15,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
-from pipeline.synthetic import generate_transactions
-from pipeline.topics import ensure_topics
+from pipeline.kafka.topics import ensure_topics
+from pipeline.synthetic.transactions import generate_transactions
 from tests.integration.workers import (
     MODEL_DIR,
     WORKER_PARTITIONS,

@@ -12,10 +12,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from pipeline.demo import demo_messages, produce
+from pipeline.kafka.topics import ensure_topics
 from pipeline.settings import Settings
-from pipeline.tail import tail
-from pipeline.topics import ensure_topics
+from pipeline.tooling.demo import demo_messages, produce
+from pipeline.tooling.tail import tail
 
 from .kafka_helpers import consume_all, produce_many
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.synthetic import generate_texts, generate_transactions
+from pipeline.synthetic.transactions import generate_texts, generate_transactions
 from tests.integration.kafka_helpers import produce_many
 from tests.integration.test_web import free_port_pair, get, samples, served_url, total, until_ready
 from tests.integration.workers import (

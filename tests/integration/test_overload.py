@@ -17,7 +17,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from pipeline.synthetic import generate_texts, generate_transactions
+from pipeline.synthetic.transactions import generate_texts, generate_transactions
 from tests.integration.test_bad_input import rss_mb
 from tests.integration.test_web import free_port_pair, get, samples, served_url, total, until_ready
 from tests.integration.workers import CHAOS, MODEL_DIR, Topics, WorkerProcess, collect, keyed, worker_env

@@ -16,10 +16,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from pipeline.demo import MALFORMED_KINDS, malformed_message
+from pipeline.kafka.topics import ensure_topics
 from pipeline.settings import Settings
-from pipeline.synthetic import generate_texts, generate_transactions
-from pipeline.topics import ensure_topics
+from pipeline.synthetic.transactions import generate_texts, generate_transactions
+from pipeline.tooling.demo import MALFORMED_KINDS, malformed_message
 from tests.integration.kafka_helpers import produce_many
 from tests.integration.workers import (
     CHAOS,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.models.registry import STUDENT_MODEL, is_complete, read_meta
-from pipeline.synthetic import generate_texts
+from pipeline.hotpath.artefacts import STUDENT_MODEL, is_complete, read_meta
+from pipeline.synthetic.transactions import generate_texts
 from tests.integration.kafka_helpers import produce_many
 from tests.integration.workers import MODEL_DIR, Topics, WorkerProcess, collect, keyed, values, worker_env
 

@@ -16,8 +16,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from pipeline import tail as tail_module
-from pipeline.topics import ensure_topics
+from pipeline.kafka.topics import ensure_topics
+from pipeline.tooling import tail as tail_module
 
 pytestmark = pytest.mark.integration
 

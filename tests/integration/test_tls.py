@@ -1,5 +1,5 @@
 """TLS against the embedded broker: a CA and a server certificate made here, clients configured from
-``Settings`` through ``pipeline.security``, and a real worker scoring an event over TLS."""
+``Settings`` through ``pipeline.kafka.security``, and a real worker scoring an event over TLS."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
-from pipeline.broker import BrokerError, EmbeddedBroker
-from pipeline.security import aiokafka_security
+from pipeline.kafka.security import aiokafka_security
+from pipeline.kafka.topics import ensure_topics, wait_for_broker
 from pipeline.settings import load_settings
-from pipeline.synthetic import generate_texts
-from pipeline.topics import ensure_topics, wait_for_broker
+from pipeline.synthetic.transactions import generate_texts
+from pipeline.tooling.broker import BrokerError, EmbeddedBroker
 from tests.integration.kafka_helpers import consume_all, produce_many
 from tests.integration.workers import MODEL_DIR, Topics, WorkerProcess, collect, keyed, values, worker_env
 

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.velocity import decode_history
+from pipeline.features.velocity import decode_history
 from tests.integration.kafka_helpers import produce_many
 from tests.integration.workers import MODEL_DIR, Topics, WorkerProcess, collect, values, worker_env
 

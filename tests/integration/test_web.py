@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline.demo import malformed_message
-from pipeline.features import transaction_text
-from pipeline.synthetic import generate_texts, generate_transactions
+from pipeline.features.model_inputs import transaction_text
+from pipeline.synthetic.transactions import generate_texts, generate_transactions
+from pipeline.tooling.demo import malformed_message
 from schemas import Transaction
 from tests.integration.kafka_helpers import produce_many
 from tests.integration.workers import MODEL_DIR, Topics, WorkerProcess, collect, keyed, worker_env

@@ -15,8 +15,9 @@ from typing import Any
 
 from aiokafka.errors import MessageSizeTooLargeError
 
-from agents.scoring import Publisher
-from pipeline import cli, lane
+from agents.score_agents import Publisher
+from pipeline import cli
+from pipeline.hotpath import lane
 
 
 def main() -> int:

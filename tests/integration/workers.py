@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from pipeline.supervise import stop_all
+from pipeline.tooling.supervise import stop_all
 
 REPO = Path(__file__).resolve().parents[2]
 # `make chaos` sets STREAMGUARD_CHAOS=1: the robustness tests run their long versions.

@@ -1,7 +1,7 @@
 """The deployment files hold together: docker-compose.yml, the Dockerfiles, Prometheus and Grafana.
 
 No Docker engine is needed: the files are parsed and checked against each other and against what
-the code really exports (``pipeline.metrics.Metrics``) and reads (``pipeline.settings.Settings``).
+the code really exports (``pipeline.observability.metrics.Metrics``) and reads (``pipeline.settings.Settings``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline.metrics import Metrics
-from pipeline.score_cache import ScoreCache
+from pipeline.hotpath.score_cache import ScoreCache
+from pipeline.observability.metrics import Metrics
 from pipeline.settings import SEVERITIES, Settings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.inference import OnnxClassifier
-from pipeline.masking import has_digit_or_mask
-from pipeline.models.registry import is_built, model_path
-from pipeline.rules import Rules
-from pipeline.scoring import FraudScorer, SentimentScorer
+from pipeline.hotpath.artefacts import is_built, model_path
+from pipeline.hotpath.inference import OnnxClassifier
+from pipeline.records.masking import has_digit_or_mask
+from pipeline.records.rules import Rules
+from pipeline.records.scorers import FraudScorer, SentimentScorer
 from pipeline.settings import Settings
 from schemas import TextEvent, Transaction
 from tests.unit.event_factories import text_event, transaction

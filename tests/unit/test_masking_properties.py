@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.masking import luhn_valid, mask_pii, mask_record, mask_text
-from pipeline.records import alert_record
-from pipeline.rules import RuleHit
+from pipeline.records.masking import luhn_valid, mask_pii, mask_record, mask_text
+from pipeline.records.payloads import alert_record
+from pipeline.records.rules import RuleHit
 from tests.unit.event_factories import card_numbers, transaction
 from tests.unit.pii_factories import (
     card_secrets,

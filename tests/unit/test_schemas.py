@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from jsonschema import Draft202012Validator
 
-from pipeline.validation import Failure, decode_event
+from pipeline.ingest.validation import Failure, decode_event
 from schemas import TextEvent, Transaction
 from schemas.export import TOPICS, build_schema, main, render, schema_path
 from tests.unit.event_factories import (

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from pipeline.batching import InferenceTimeEstimator
-from pipeline.bench.fixed_window import FixedWindowBatcher
+from bench.fixed_window import FixedWindowBatcher
+from pipeline.hotpath.batching import InferenceTimeEstimator
 
 
 def test_closes_after_the_window_whatever_the_load() -> None:

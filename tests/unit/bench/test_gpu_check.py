@@ -16,9 +16,9 @@ import numpy as np
 import orjson
 import pytest
 
-from pipeline.bench.floors import ModelFloor
-from pipeline.bench.gpu_check import EXIT_NO_CUDA, CudaProbe, lane_inputs, probe_cuda
-from pipeline.bench.gpu_floors import (
+from bench.floors import ModelFloor
+from bench.gpu_check import EXIT_NO_CUDA, CudaProbe, lane_inputs, probe_cuda
+from bench.gpu_floors import (
     CPU_PROVIDER,
     CUDA_PROVIDER,
     GPU_MODEL_FILE,
@@ -29,10 +29,10 @@ from pipeline.bench.gpu_floors import (
     graph_for,
     mixed_length_order,
 )
-from pipeline.bench.gpu_report import write_gpu_report
-from pipeline.bench.results import BenchResults, RateResult
-from pipeline.bench.stats import LatencySummary, summarize_run
-from pipeline.models.registry import MODEL_FILE, TOKENIZER_FILE, read_meta
+from bench.gpu_report import write_gpu_report
+from bench.results import BenchResults, RateResult
+from bench.stats import LatencySummary, summarize_run
+from pipeline.hotpath.artefacts import MODEL_FILE, TOKENIZER_FILE, read_meta
 
 REPO = Path(__file__).resolve().parents[3]
 MODELS = REPO / "models"
@@ -144,7 +144,7 @@ def test_mixed_length_order_alternates_shortest_and_longest() -> None:
 def test_the_gpu_graph_is_model_gpu_onnx_when_built_else_model_onnx_with_a_note(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level("INFO", logger="pipeline.bench.gpu_floors"):
+    with caplog.at_level("INFO", logger="bench.gpu_floors"):
         assert graph_for(tmp_path, CUDA_PROVIDER) == tmp_path / MODEL_FILE
     assert GPU_MODEL_FILE in caplog.text and "CUDA provider runs model.onnx" in caplog.text
     (tmp_path / GPU_MODEL_FILE).write_bytes(b"")
@@ -180,7 +180,7 @@ def test_without_a_cuda_device_the_command_prints_one_line_and_exits_2() -> None
         pytest.skip("this machine has a CUDA device: make gpu-check would measure it")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.bench.gpu_check"],
+        [sys.executable, "-m", "bench.gpu_check"],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -199,7 +199,7 @@ def test_make_gpu_check_runs_the_module() -> None:
     phony = re.search(r"^\.PHONY:(.*)$", makefile, re.MULTILINE)
     assert phony and "gpu-check" in phony.group(1).split()
     recipe = re.search(r"^gpu-check:.*\n((?:\t.*\n)+)", makefile, re.MULTILINE)
-    assert recipe and "-m pipeline.bench.gpu_check" in recipe.group(1)
+    assert recipe and "-m bench.gpu_check" in recipe.group(1)
 
 
 def _bench_results() -> BenchResults:

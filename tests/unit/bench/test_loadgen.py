@@ -3,7 +3,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from pipeline.bench.loadgen import Legs, legs_of
+from bench.loadgen import Legs, legs_of
 
 
 def _score(**timestamps: float) -> bytes:

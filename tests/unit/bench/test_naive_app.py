@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import faust
 
-from agents.transport import FastFetchTransport
-from pipeline.bench.naive_app import use_worker_fetch_wait
+from agents.overrides.transport import FastFetchTransport
+from bench.naive_app import use_worker_fetch_wait
 from pipeline.settings import Settings
 
 

@@ -5,8 +5,8 @@ import time
 import orjson
 import pytest
 
-from pipeline.bench.loadgen import legs_of
-from pipeline.bench.relay import event_id_of, relayed
+from bench.loadgen import legs_of
+from bench.relay import event_id_of, relayed
 
 
 def test_an_event_comes_back_as_its_id_with_both_timestamps() -> None:

@@ -6,11 +6,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from pipeline.bench.floors import ModelFloor
-from pipeline.bench.report import evaluate_targets, write_report
-from pipeline.bench.results import CONTRACT_ROW_KEYS, BenchResults, RateResult
-from pipeline.bench.stats import LatencySummary, summarize_run
-from pipeline.bench.systems import SYSTEMS
+from bench.floors import ModelFloor
+from bench.report import evaluate_targets, write_report
+from bench.results import CONTRACT_ROW_KEYS, BenchResults, RateResult
+from bench.stats import LatencySummary, summarize_run
+from bench.systems import SYSTEMS
 
 
 def _row(

@@ -5,13 +5,7 @@ from itertools import pairwise
 import orjson
 import pytest
 
-from pipeline.bench.schedule import (
-    TRANSACTION_SHARE,
-    BenchEvent,
-    event_mix,
-    open_loop_offsets,
-    repeat_shares,
-)
+from bench.schedule import TRANSACTION_SHARE, BenchEvent, event_mix, open_loop_offsets, repeat_shares
 
 
 def test_open_loop_offsets_are_evenly_spaced_and_independent_of_the_system() -> None:

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.bench.stats import LatencySummary, percentile, saturated, summarize_run
+from bench.stats import LatencySummary, percentile, saturated, summarize_run
 
 
 def test_percentile_is_nearest_rank() -> None:

@@ -1,0 +1,3 @@
+"""Where StreamGuard overrides Faust or aiokafka internals; each module cites the upstream behaviour it
+corrects.
+"""

@@ -1,0 +1,1 @@
+"""Model inputs of an event: transaction text, numeric features, account velocity."""

@@ -1,0 +1,1 @@
+"""Kafka plumbing: topics, client security, which offset may be committed."""

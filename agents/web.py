@@ -2,7 +2,8 @@
 
 The dashboard (``/`` or ``/dashboard``) is a static page from ``agents/static/`` (no asset from the
 internet) that follows ``/events``, a server-sent event stream: once a second, the window statistics
-of ``pipeline.observability.live.LiveState`` and the alerts added since the last message. ``/api/live`` answers the
+of ``pipeline.observability.live.LiveState`` and the alerts added since the last message.
+``/api/live`` answers the
 same as one JSON document.
 
 An aiohttp server inside a ``mode.Service``. It is registered with ``app.web_server`` (so Faust

@@ -189,7 +189,8 @@ class Metrics:
         )
         self.input_log_reseeks = Counter(
             f"{PREFIX}_input_log_reseeks",
-            "Rewound input partitions fetched past but never delivered, read again (agents/overrides/offsets.py)",
+            "Rewound input partitions fetched past but never delivered, read again "
+            "(agents/overrides/offsets.py)",
             ["topic"],
             registry=r,
         )

@@ -1,4 +1,5 @@
-"""Tables behind ``pipeline.synthetic.transactions``: homes, merchants per spending category, fraud descriptors, notes.
+"""Tables behind ``pipeline.synthetic.transactions``: homes, merchants per spending category, fraud
+descriptors, notes.
 
 Amounts are "about USD"; currencies with small units are scaled by ``UNIT_SCALE``. Every category has
 a second merchant list used by the distribution-shift set. Templates use the slots ``{m}`` (merchant),

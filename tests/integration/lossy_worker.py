@@ -1,5 +1,6 @@
 """``streamguard worker`` that loses one fetched input record on its way to the agent, once: the
-failure the gap guard repairs (``agents.overrides.gaps``), run as ``python -m tests.integration.lossy_worker``.
+failure the gap guard repairs (``agents.overrides.gaps``), run as
+``python -m tests.integration.lossy_worker``.
 
 ``STREAMGUARD_TEST_DROP`` ("partition:offset" of the transactions topic) is read here, by the
 test helper, never by the product.

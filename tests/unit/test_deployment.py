@@ -1,7 +1,8 @@
 """The deployment files hold together: docker-compose.yml, the Dockerfiles, Prometheus and Grafana.
 
 No Docker engine is needed: the files are parsed and checked against each other and against what
-the code really exports (``pipeline.observability.metrics.Metrics``) and reads (``pipeline.settings.Settings``).
+the code really exports (``pipeline.observability.metrics.Metrics``) and reads
+(``pipeline.settings.Settings``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""pipeline.tooling.demo: every malformed kind is really invalid; the demo stream is valid, mixed and seeded."""
+"""pipeline.tooling.demo: every malformed kind is really invalid; the demo stream is valid, mixed, seeded."""
 
 from __future__ import annotations
 

@@ -24,8 +24,8 @@ run: install
 	$(BIN)/streamguard run
 
 lint: install
-	$(BIN)/ruff check pipeline agents schemas tests
-	$(BIN)/mypy pipeline agents schemas
+	$(BIN)/ruff check pipeline agents schemas bench tests
+	$(BIN)/mypy pipeline agents schemas bench
 
 test: install models lint
 	$(BIN)/python -m pytest

@@ -1,4 +1,4 @@
-"""``streamguard bench`` (flags in ``pipeline.cli``): run, write ``bench/results/<time>/``, print."""
+"""``streamguard bench``: its flags (declared here), run, write ``bench/results/<time>/``, print."""
 
 from __future__ import annotations
 
@@ -45,6 +45,44 @@ def _environ(extra: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="streamguard bench",
+        description="StreamGuard vs its broker/model floors and baselines at rising rates.",
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer rates, shorter runs (< 3 minutes)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the JSON results here")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="results folder (default bench/results/<time>)"
+    )
+    parser.add_argument(
+        "--systems",
+        default=None,
+        help=(
+            "comma list of streamguard,streamguard_cached,per_event_onnx,fixed_window,naive,naive_tuned; "
+            "relay,model_relay: floors"
+        ),
+    )
+    parser.add_argument("--rates", default=None, help="comma list of events/s, for every system")
+    parser.add_argument("--duration", type=float, default=None, help="seconds of traffic per rate")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=(
+            "environment of every system's worker (lever experiments; systems compared with the "
+            "model floor keep STREAMGUARD_MODEL_CACHE_SIZE=0); repeatable"
+        ),
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(build_parser().parse_args(argv))
+
+
 def run(args: argparse.Namespace) -> int:
     config = (quick_config() if args.quick else full_config()).with_overrides(
         systems=tuple(args.systems.split(",")) if args.systems else None,
@@ -66,3 +104,7 @@ def run(args: argparse.Namespace) -> int:
     print(write_report(results, out_dir, args.json), flush=True)
     print(f"written to {out_dir}", flush=True)
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

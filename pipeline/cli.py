@@ -170,19 +170,29 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    """``models build|eval ...``: the model tool's own CLI, with the configured model dir."""
+    """``models build|eval ...``: the model build's own parser, with the configured model dir."""
     from pipeline.modelbuild.__main__ import main as models_main
 
-    argv = list(args.args)
+    argv = list(args.rest)
     if argv and argv[0] in ("build", "eval") and "--model-dir" not in argv:
         argv += ["--model-dir", str(_settings().model_dir)]
     return models_main(argv)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from bench.main import run
-
-    return run(args)
+    """``bench ...``: the top-level ``bench/`` package's own parser. Benchmarks are not part of the
+    product: they run from a source checkout, and an installed wheel says so instead of failing."""
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "bench" / "__init__.py").is_file() and str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))  # the console script's sys.path starts at its bin/ folder
+    try:
+        from bench.main import main as bench_main
+    except ModuleNotFoundError as exc:
+        if exc.name != "bench":
+            raise
+        log.error("streamguard bench runs from a source checkout: no bench/ package next to %s", checkout)
+        return 2
+    return bench_main(args.rest)
 
 
 # -- parser -----------------------------------------------------------------------------------
@@ -220,53 +230,32 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--raw", action="store_true", help="print JSON lines")
     tail.set_defaults(func=cmd_tail)
 
+    # Two tools bring their own parser (flags next to the code that runs them): the rest of the
+    # command line goes to it, and so does --help.
     models = sub.add_parser(
         "models",
+        add_help=False,
         help="build or evaluate the classifiers: `models build [--smoke] [--force] [--sentiment "
-        "finetune|head] [--only KIND]`, `models eval [--measure]`",
+        "finetune|head] [--only KIND]`, `models eval [--measure]` (see `models --help`)",
     )
-    models.add_argument("args", nargs=argparse.REMAINDER, help="build ... | eval ... (see `models --help`)")
-    models.set_defaults(func=cmd_models)
+    models.set_defaults(func=cmd_models, takes_rest=True)
 
     bench = sub.add_parser(
-        "bench", help="StreamGuard vs broker/model floors and baselines at rising rates (`--quick`: fewer)"
+        "bench",
+        add_help=False,
+        help="StreamGuard vs broker/model floors and baselines at rising rates (`--quick`: < 3 min); "
+        "from a source checkout (see `bench --help`)",
     )
-    _bench_arguments(bench)
-    bench.set_defaults(func=cmd_bench)
+    bench.set_defaults(func=cmd_bench, takes_rest=True)
     return parser
 
 
-def _bench_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="fewer rates, 4 s each")
-    parser.add_argument("--json", type=Path, default=None, help="also write the JSON results here")
-    parser.add_argument(
-        "--out", type=Path, default=None, help="results folder (default bench/results/<time>)"
-    )
-    parser.add_argument(
-        "--systems",
-        default=None,
-        help=(
-            "comma list of streamguard,streamguard_cached,per_event_onnx,fixed_window,naive,naive_tuned; "
-            "relay,model_relay: floors"
-        ),
-    )
-    parser.add_argument("--rates", default=None, help="comma list of events/s, for every system")
-    parser.add_argument("--duration", type=float, default=None, help="seconds of traffic per rate")
-    parser.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help=(
-            "environment of every system's worker (lever experiments; systems compared with the "
-            "model floor keep STREAMGUARD_MODEL_CACHE_SIZE=0); repeatable"
-        ),
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and not getattr(args, "takes_rest", False):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.rest = rest
     # Ctrl-C and SIGTERM stop every command the same way, even when started with SIGINT ignored
     # (a background job of a non-interactive shell); the worker's Faust loop installs its own.
     signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -31,7 +31,8 @@ def _broker_for(settings: Settings) -> Iterator[str]:
     if settings.bootstrap:
         yield settings.bootstrap
         return
-    from pipeline.tooling.broker import BrokerError, EmbeddedBroker
+    from pipeline.errors import BrokerError
+    from pipeline.tooling.broker import EmbeddedBroker
 
     broker = EmbeddedBroker(port=settings.broker_port)
     try:

@@ -51,3 +51,11 @@ class BackpressureError(StreamGuardError):
     def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class BrokerError(StreamGuardError):
+    """The broker could not be started or reached, or refused an admin request (see ``retriable``)."""
+
+    def __init__(self, message: str, *, retriable: bool) -> None:
+        super().__init__(message)
+        self.retriable = retriable

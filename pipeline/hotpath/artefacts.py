@@ -37,6 +37,8 @@ ARTEFACTS = (MODEL_FILE, TOKENIZER_FILE, META_FILE, TOKEN_WEIGHTS_FILE, MODEL_CA
 # Optional, beside a model with features: its head alone (embedding + features -> probabilities), so
 # the embedding of a text seen before is not computed again (``pipeline.modelbuild.compose.split_head``).
 HEAD_FILE = "head.onnx"
+# The graph output holding the pooled text embedding (fraud models feed it to their head).
+EMBEDDING_OUTPUT = "embedding"
 
 
 class ModelNotBuiltError(StreamGuardError):

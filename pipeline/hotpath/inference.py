@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.hotpath.artefacts import (
+    EMBEDDING_OUTPUT,
     HEAD_FILE,
     MODEL_FILE,
     TOKEN_WEIGHTS_FILE,
@@ -42,7 +43,6 @@ from pipeline.hotpath.artefacts import (
 from pipeline.hotpath.score_cache import ScoreCache
 from pipeline.hotpath.token_weights import load_token_weights
 from pipeline.hotpath.tokenize import MAX_POSITIONS, TextTokenizer
-from pipeline.modelbuild.encoder import EMBEDDING_OUTPUT
 from pipeline.records.masking import has_digit_or_mask
 
 __all__ = ["DEFAULT_SCORE_CACHE_SIZE", "ModelNotBuiltError", "OnnxClassifier", "choose_providers"]

@@ -11,7 +11,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
-from pipeline.tooling.broker import BrokerError
+from pipeline.errors import BrokerError
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from onnx.utils import Extractor
 
-from pipeline.hotpath.artefacts import HEAD_FILE
-from pipeline.modelbuild.encoder import EMBEDDING_OUTPUT
+from pipeline.hotpath.artefacts import EMBEDDING_OUTPUT, HEAD_FILE
 from pipeline.modelbuild.heads import HeadWeights
 
 FEATURES_INPUT = "features"

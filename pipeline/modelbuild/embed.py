@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.hotpath.artefacts import EMBEDDING_OUTPUT
 from pipeline.hotpath.tokenize import TextTokenizer
-from pipeline.modelbuild.encoder import EMBEDDING_DIM, EMBEDDING_OUTPUT
+from pipeline.modelbuild.encoder import EMBEDDING_DIM
 
 
 class OnnxEmbedder:

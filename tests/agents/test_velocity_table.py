@@ -5,8 +5,8 @@ import faust
 from agents.overrides.changelog import CoalescedChangelogTable, flush_changelogs
 from agents.velocity_table import VelocityTable
 from pipeline.settings import Settings
-from tests.agents.overrides.test_changelog import Sent, record_changelog
-from tests.unit.features.test_model_inputs import make_tx
+from tests.agents.changelog_recorder import Sent, record_changelog
+from tests.unit.event_factories import make_tx
 
 
 def _table() -> tuple[faust.App, VelocityTable, Sent]:

@@ -17,7 +17,7 @@ import pytest
 from pipeline.synthetic.transactions import generate_texts, generate_transactions
 from tests.integration.docker import KAFKA_IMAGE, docker_unavailable
 from tests.integration.kafka_helpers import produce_many
-from tests.integration.test_web import served_url, until_ready
+from tests.integration.web_helpers import served_url, until_ready
 from tests.integration.workers import MODEL_DIR, Topics, WorkerProcess, collect, keyed, values, worker_env
 
 _REASON = docker_unavailable()

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from pipeline.synthetic.transactions import generate_transactions
 from tests.integration.malformed import malformed
-from tests.integration.workers import CHAOS, MODEL_DIR, Topics, WorkerProcess, worker_env
+from tests.integration.workers import CHAOS, MODEL_DIR, Topics, WorkerProcess, rss_mb, worker_env
 
 pytestmark = [
     pytest.mark.integration,
@@ -35,13 +35,6 @@ pytestmark = [
 EXAMPLES = int(os.environ.get("STREAMGUARD_CHAOS_EXAMPLES", "700" if CHAOS else "25"))
 MIN_MALFORMED = 10_000 if CHAOS else EXAMPLES * 10
 GOOD = [orjson.dumps(tx) for tx, _ in generate_transactions(20_000, seed=77)]
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
 class Pipeline:

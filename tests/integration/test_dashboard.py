@@ -19,7 +19,7 @@ import pytest
 from pipeline.synthetic.transactions import generate_transactions
 from pipeline.tooling.demo import malformed_message
 from tests.integration.kafka_helpers import produce_many
-from tests.integration.test_web import free_port_pair, get, served_url, until_ready
+from tests.integration.web_helpers import free_port_pair, get, served_url, until_ready
 from tests.integration.workers import MODEL_DIR, Topics, WorkerProcess, collect, keyed, values, worker_env
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

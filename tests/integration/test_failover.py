@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.synthetic.transactions import generate_texts, generate_transactions
 from tests.integration.kafka_helpers import produce_many
-from tests.integration.test_web import free_port_pair, get, samples, served_url, total, until_ready
+from tests.integration.web_helpers import free_port_pair, get, samples, served_url, total, until_ready
 from tests.integration.workers import (
     CHAOS,
     MODEL_DIR,

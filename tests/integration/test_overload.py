@@ -18,9 +18,17 @@ import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from pipeline.synthetic.transactions import generate_texts, generate_transactions
-from tests.integration.test_bad_input import rss_mb
-from tests.integration.test_web import free_port_pair, get, samples, served_url, total, until_ready
-from tests.integration.workers import CHAOS, MODEL_DIR, Topics, WorkerProcess, collect, keyed, worker_env
+from tests.integration.web_helpers import free_port_pair, get, samples, served_url, total, until_ready
+from tests.integration.workers import (
+    CHAOS,
+    MODEL_DIR,
+    Topics,
+    WorkerProcess,
+    collect,
+    keyed,
+    rss_mb,
+    worker_env,
+)
 
 pytestmark = [
     pytest.mark.integration,

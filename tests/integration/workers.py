@@ -194,3 +194,10 @@ async def restart_scores_every_event(
     finally:
         worker.stop()
     assert set(ids) == expected
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from schemas.common import MAX_EPOCH_MS
 from schemas.iso import COUNTRIES, CURRENCIES
+from schemas.transaction import Transaction
 
 CHANNELS = ("card_present", "online", "atm", "transfer")
 TX_REQUIRED = ("event_id", "account_id", "amount", "currency", "merchant", "description", "timestamp")
@@ -234,3 +235,23 @@ def card_numbers(draw: st.DrawFn) -> str:
         )
     )
     return body + luhn_check_digit(body)
+
+
+NIGHT_MS = 1_709_263_800_000
+
+
+def make_tx(**overrides: Any) -> Transaction:
+    fields: dict[str, Any] = {
+        "event_id": "tx-1",
+        "account_id": "acct-1",
+        "amount": 42.5,
+        "currency": "EUR",
+        "merchant": "Tesco Stores",
+        "description": "weekly shop",
+        "timestamp": NIGHT_MS + 9 * 3_600_000,  # 12:30 UTC
+        "country": "DE",
+        "channel": "card_present",
+        "mcc": "5411",
+    }
+    fields.update(overrides)
+    return Transaction.model_validate(fields)

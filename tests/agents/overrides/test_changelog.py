@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from types import SimpleNamespace
 from typing import Any
 
 import faust
@@ -10,20 +9,7 @@ import faust
 from agents.app import create_app
 from agents.overrides.changelog import CHANGELOG_FLUSH_S, CoalescedChangelogTable, flush_changelogs
 from pipeline.settings import Settings
-
-Sent = list[tuple[Any, bytes, bytes]]
-
-
-def record_changelog(table: Any) -> Sent:
-    """The changelog records ``table`` sends from now on, recorded instead of produced."""
-    sent: Sent = []
-
-    def send_changelog(partition: int | None, key: bytes, value: bytes | None, *_: Any, **__: Any) -> Any:
-        sent.append((partition, key, value))
-        return SimpleNamespace(message=SimpleNamespace(partition=0))  # as Faust's FutureMessage
-
-    table.send_changelog = send_changelog
-    return sent
+from tests.agents.changelog_recorder import Sent, record_changelog
 
 
 def _table(app: faust.App | None = None) -> tuple[faust.App, Any, Sent]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from agents.overrides.gaps import GapGuard
 from pipeline.kafka.commits import commit_start
-from tests.unit.observability.test_metrics import value
+from tests.unit.metric_samples import value
 
 
 @dataclass(frozen=True)

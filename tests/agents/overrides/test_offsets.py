@@ -17,7 +17,7 @@ from agents.overrides.offsets import (
     message_fingerprint,
     record_fingerprint,
 )
-from tests.unit.observability.test_metrics import value
+from tests.unit.metric_samples import value
 
 
 @dataclass(frozen=True)

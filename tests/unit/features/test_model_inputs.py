@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import pytest
@@ -14,26 +13,9 @@ from pipeline.features.model_inputs import (
     transaction_text,
 )
 from schemas.transaction import Transaction
+from tests.unit.event_factories import NIGHT_MS, make_tx
 
 # 2024-03-01T03:30:00Z
-NIGHT_MS = 1_709_263_800_000
-
-
-def make_tx(**overrides: Any) -> Transaction:
-    fields: dict[str, Any] = {
-        "event_id": "tx-1",
-        "account_id": "acct-1",
-        "amount": 42.5,
-        "currency": "EUR",
-        "merchant": "Tesco Stores",
-        "description": "weekly shop",
-        "timestamp": NIGHT_MS + 9 * 3_600_000,  # 12:30 UTC
-        "country": "DE",
-        "channel": "card_present",
-        "mcc": "5411",
-    }
-    fields.update(overrides)
-    return Transaction.model_validate(fields)
 
 
 def feature(tx: Transaction, name: str) -> float:

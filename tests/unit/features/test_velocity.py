@@ -23,7 +23,7 @@ from pipeline.features.velocity import (
     velocity_drivers,
 )
 from schemas.transaction import Transaction
-from tests.unit.features.test_model_inputs import make_tx
+from tests.unit.event_factories import make_tx
 
 T0 = 1_717_200_000_000.0
 MINUTE = 60_000

@@ -129,7 +129,7 @@ def test_full_sentiment_model_separates_clear_cases() -> None:
 @pytest.mark.skipif(not is_built(REPO_MODELS, "fraud"), reason="no full model in ./models (build it)")
 def test_full_fraud_model_flags_a_cash_out() -> None:
     from pipeline.features.model_inputs import transaction_features_batch, transaction_text
-    from tests.unit.features.test_model_inputs import NIGHT_MS, make_tx
+    from tests.unit.event_factories import NIGHT_MS, make_tx
 
     model = OnnxClassifier.load(REPO_MODELS / "fraud")
     txs = [

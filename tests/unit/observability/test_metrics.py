@@ -6,11 +6,7 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.observability.metrics import Metrics
-
-
-def value(metrics: Metrics, sample: str, **labels: str) -> float:
-    found = metrics.registry.get_sample_value(sample, labels)
-    return 0.0 if found is None else found
+from tests.unit.metric_samples import value
 
 
 def test_outputs_count_scores_latency_sla_misses_and_alerts_by_severity() -> None:

@@ -44,7 +44,14 @@ def _builders() -> dict[str, Builder]:
     from pipeline.modelbuild.sentiment import build_sentiment
     from pipeline.modelbuild.sentiment_student import build_student_sentiment
 
-    return {"sentiment": build_sentiment, "fraud": build_fraud, STUDENT_MODEL: build_student_sentiment}
+    def sentiment(staging: Path, context: BuildContext) -> dict[str, Any]:
+        if context.config.sentiment.method == "finetune":
+            from pipeline.modelbuild.sentiment_finetune import build_finetuned_sentiment
+
+            return build_finetuned_sentiment(staging, context)
+        return build_sentiment(staging, context)
+
+    return {"sentiment": sentiment, "fraud": build_fraud, STUDENT_MODEL: build_student_sentiment}
 
 
 def is_target_built(model_dir: Path, target: str) -> bool:

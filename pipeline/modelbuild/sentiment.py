@@ -99,10 +99,8 @@ def data_description(
 
 
 def build_sentiment(staging: Path, context: BuildContext) -> dict[str, Any]:
-    if context.config.sentiment.method == "finetune":
-        from pipeline.modelbuild.sentiment_finetune import build_finetuned_sentiment
-
-        return build_finetuned_sentiment(staging, context)
+    """The frozen-encoder build (``--sentiment head``); ``pipeline.modelbuild.build`` picks between it
+    and the fine-tuned one, so the two modules do not import each other."""
     started = time.perf_counter()
     config, step = context.config, context.progress.step
     settings = config.sentiment

@@ -1,9 +1,5 @@
-"""Model build (export, quantization, head training) and the on-disk model registry.
+"""The model build: encoder export, head training, fine-tuning, distillation, int8 quantization.
 
-Importing this package stays light (no torch): serving code imports ``pipeline.hotpath.artefacts``.
-Build with ``python -m pipeline.modelbuild build`` or ``pipeline.modelbuild.build.build_models``.
+Needs the ``build`` extra (torch, transformers, onnx); serving never imports it and reads the built
+artefacts through ``pipeline.hotpath.artefacts``. Build with ``streamguard models build``.
 """
-
-from pipeline.hotpath.artefacts import KINDS, ModelNotBuiltError, is_built, model_path
-
-__all__ = ["KINDS", "ModelNotBuiltError", "is_built", "model_path"]

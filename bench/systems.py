@@ -110,6 +110,10 @@ def child_env(settings: Settings, bootstrap: str, spec: SystemSpec) -> dict[str,
             "STREAMGUARD_LOG_LEVEL": "warning",
         }
     )
+    # bench/ is not in the installed package: a `python -m bench.relay` child finds it through the
+    # checkout it came from, whatever directory `streamguard bench` was started in.
+    checkout = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (checkout, env.get("PYTHONPATH", "")) if p)
     env.update(spec.env)
     return env
 

@@ -31,7 +31,7 @@ test: install models lint
 	$(BIN)/python -m pytest
 
 unit: install
-	$(BIN)/python -m pytest tests/unit tests/agents
+	$(BIN)/python -m pytest tests/unit tests/agents tests/test_layout.py
 
 integration: install models
 	$(BIN)/python -m pytest tests/integration

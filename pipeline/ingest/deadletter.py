@@ -89,7 +89,8 @@ def dead_letter_key(key: bytes | None, raw_policy: DeadLetterRaw = "full") -> by
 def mask_raw(raw: bytes) -> bytes:
     """``raw`` with personal data masked: as JSON when it parses, else as (repaired) UTF-8 text."""
     parsed = _json_or_not(raw)
-    if parsed is not _NOT_JSON:
+    # A bare number at the top is no event with amounts and timestamps to keep: it is a digit run.
+    if isinstance(parsed, dict | list | str):
         try:
             return orjson.dumps(mask_pii(parsed))
         except (RecursionError, orjson.JSONEncodeError):

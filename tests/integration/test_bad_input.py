@@ -19,13 +19,21 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.synthetic.transactions import generate_transactions
 from tests.integration.malformed import malformed
-from tests.integration.workers import CHAOS, MODEL_DIR, Topics, WorkerProcess, rss_mb, worker_env
+from tests.integration.workers import (
+    CHAOS,
+    MODEL_DIR,
+    Topics,
+    WorkerProcess,
+    assign_from_start,
+    rss_mb,
+    worker_env,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -67,15 +75,8 @@ class Pipeline:
     async def _assign(self) -> None:
         if self.consumer.assignment():
             return
-        parts = []
-        for topic in (self.topics.deadletter, self.topics.scores_transactions):
-            while not self.consumer.partitions_for_topic(topic):
-                self.worker.assert_alive()
-                await self.consumer._client.force_metadata_update()
-                await asyncio.sleep(0.2)
-            parts += [TopicPartition(topic, p) for p in self.consumer.partitions_for_topic(topic) or ()]
-        self.consumer.assign(parts)
-        await self.consumer.seek_to_beginning(*parts)
+        outputs = (self.topics.deadletter, self.topics.scores_transactions)
+        await assign_from_start(self.consumer, outputs, alive=self.worker.assert_alive)
 
     def send_and_check(self, bad: list[bytes], good: list[bytes], null_keys: bool) -> None:
         self.runner.run(self._send_and_check(bad, good, null_keys))

@@ -22,10 +22,17 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from hypothesis import HealthCheck, given, settings
 
-from tests.integration.workers import CHAOS, MODEL_DIR, Topics, WorkerProcess, worker_env
+from tests.integration.workers import (
+    CHAOS,
+    MODEL_DIR,
+    Topics,
+    WorkerProcess,
+    assign_from_start,
+    worker_env,
+)
 from tests.unit.pii_factories import Secret, leaks, strings_in, texts_with_secrets
 
 pytestmark = [
@@ -70,15 +77,7 @@ class Probes:
             topics.alerts_sentiment,
             topics.deadletter,
         )
-        parts = []
-        for topic in outputs:
-            while not self.consumer.partitions_for_topic(topic):
-                self.worker.assert_alive()
-                await self.consumer._client.force_metadata_update()
-                await asyncio.sleep(0.2)
-            parts += [TopicPartition(topic, p) for p in self.consumer.partitions_for_topic(topic) or ()]
-        self.consumer.assign(parts)
-        await self.consumer.seek_to_beginning(*parts)
+        await assign_from_start(self.consumer, outputs, alive=self.worker.assert_alive)
 
     def send_and_read(
         self, tx: dict[str, Any], text: dict[str, Any], bad: bytes

@@ -104,6 +104,25 @@ class WorkerProcess:
             raise AssertionError(f"worker exited with {self.proc.returncode}:\n{tail}")
 
 
+async def assign_from_start(
+    consumer: AIOKafkaConsumer, topics: Iterable[str], *, alive: Callable[[], None], tries: int | None = None
+) -> None:
+    """Assign every partition of ``topics`` to ``consumer`` and seek to their beginning. Topics appear
+    once the worker has created them, so each is looked up again (``alive()`` between looks) until
+    found, or ``tries`` times; a topic still missing then is left out."""
+    partitions = []
+    for topic in topics:
+        looks = 0
+        while not (found := consumer.partitions_for_topic(topic)) and (tries is None or looks < tries):
+            alive()
+            await consumer._client.force_metadata_update()
+            await asyncio.sleep(0.2)
+            looks += 1
+        partitions += [TopicPartition(topic, p) for p in sorted(found or ())]
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+
+
 async def collect(
     bootstrap: str,
     topics: Iterable[str],
@@ -122,17 +141,7 @@ async def collect(
     await consumer.start()
     records: list[ConsumerRecord] = []
     try:
-        partitions = []
-        for topic in topics:
-            for _ in range(50):  # topics appear once the worker has created them
-                found = consumer.partitions_for_topic(topic)
-                if found:
-                    break
-                await consumer._client.force_metadata_update()
-                await asyncio.sleep(0.2)
-            partitions += [TopicPartition(topic, p) for p in sorted(found or ())]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
+        await assign_from_start(consumer, topics, alive=lambda: None, tries=50)
         deadline = time.monotonic() + timeout_s
         settled_at: float | None = None
         while time.monotonic() < deadline:

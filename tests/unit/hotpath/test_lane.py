@@ -74,6 +74,17 @@ def make_lane(
     )
 
 
+
+def run_reporting_failures(lane: ScoringLane[Any, Any]) -> tuple[asyncio.Task[None], list[BaseException]]:
+    """Start ``lane.run_or_fail`` with a reporter that keeps every failure it is handed."""
+    failures: list[BaseException] = []
+
+    async def on_failure(exc: BaseException) -> None:
+        failures.append(exc)
+
+    return asyncio.create_task(lane.run_or_fail(on_failure)), failures
+
+
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lane_module, "PUBLISH_RETRY_DELAYS_S", (0.01, 0.02))
@@ -185,12 +196,7 @@ async def test_a_lane_that_dies_reports_its_cause_once_and_takes_no_more_events(
 ) -> None:
     rec = BrokenModel()
     lane = make_lane(rec, executor, max_batch=1)
-    failures: list[BaseException] = []
-
-    async def on_failure(exc: BaseException) -> None:
-        failures.append(exc)
-
-    runner = asyncio.create_task(lane.run_or_fail(on_failure))
+    runner, failures = run_reporting_failures(lane)
     await lane.submit(1, now_ms())
     await run_until(lambda: rec.acked == [1])
     await lane.submit(13, now_ms())
@@ -205,12 +211,7 @@ async def test_a_lane_that_dies_reports_its_cause_once_and_takes_no_more_events(
 async def test_a_failed_publication_is_reported_with_the_broker_error(executor: ThreadPoolExecutor) -> None:
     rec = Recorder(fail_publish=True)
     lane = make_lane(rec, executor)
-    failures: list[BaseException] = []
-
-    async def on_failure(exc: BaseException) -> None:
-        failures.append(exc)
-
-    runner = asyncio.create_task(lane.run_or_fail(on_failure))
+    runner, failures = run_reporting_failures(lane)
     await lane.submit(1, now_ms())
     await asyncio.wait_for(runner, 5)
     assert len(failures) == 1 and isinstance(failures[0], PublishError)
@@ -222,12 +223,7 @@ async def test_a_failed_publication_is_reported_with_the_broker_error(executor: 
 
 async def test_a_cancelled_lane_is_not_a_failure(executor: ThreadPoolExecutor) -> None:
     lane = make_lane(Recorder(), executor)
-    failures: list[BaseException] = []
-
-    async def on_failure(exc: BaseException) -> None:
-        failures.append(exc)
-
-    runner = asyncio.create_task(lane.run_or_fail(on_failure))
+    runner, failures = run_reporting_failures(lane)
     await asyncio.sleep(0.01)
     runner.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -407,12 +403,7 @@ async def test_a_stopping_worker_gives_up_at_once() -> None:
 async def test_a_lane_failed_from_outside_stops_and_reports_that_cause(executor: ThreadPoolExecutor) -> None:
     rec = Recorder()
     lane = make_lane(rec, executor)
-    failures: list[BaseException] = []
-
-    async def on_failure(exc: BaseException) -> None:
-        failures.append(exc)
-
-    runner = asyncio.create_task(lane.run_or_fail(on_failure))
+    runner, failures = run_reporting_failures(lane)
     await lane.submit(1, now_ms())
     await run_until(lambda: rec.acked == [1])
     cause = PublishError("a dead letter was not delivered", retriable=True)

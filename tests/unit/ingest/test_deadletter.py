@@ -143,6 +143,13 @@ def test_masked_text_and_bad_bytes_are_masked_as_text() -> None:
     assert "4111 1111" not in orjson.dumps(record).decode()
 
 
+def test_masked_bare_number_is_masked_as_a_digit_run() -> None:
+    # A value that is only a number parses as JSON, but it carries no amount or timestamp to keep.
+    assert mask_raw(b"1000000") == b"*****00"
+    assert mask_raw(b"4111111111111111") == b"************1111"
+    assert mask_raw(b"123456") == b"123456"
+
+
 def test_masked_too_deep_json_is_masked_as_text() -> None:
     raw = b"[" * 1000 + b'"4111 1111 1111 1111"' + b"]" * 1000
     assert b"4111" not in mask_raw(raw) and mask_raw(raw).count(b"[") == 1000

@@ -18,14 +18,6 @@ class ConfigurationError(StreamGuardError):
     """Settings that cannot work together, found at start-up."""
 
 
-class InvalidEventError(StreamGuardError):
-    """An event that cannot be processed, for code paths that must raise instead of returning a Failure."""
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
-
 class ModelOutputError(StreamGuardError):
     """A model produced something that is not a probability (NaN, outside [0, 1], missing label)."""
 
@@ -41,16 +33,6 @@ class PublishError(StreamGuardError):
     def __init__(self, message: str, *, retriable: bool) -> None:
         super().__init__(message)
         self.retriable = retriable
-
-
-class BackpressureError(StreamGuardError):
-    """A bounded queue is full; pause the source and retry after ``retry_after`` seconds."""
-
-    retriable = True
-
-    def __init__(self, message: str, *, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class BrokerError(StreamGuardError):

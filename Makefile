@@ -41,7 +41,7 @@ integration-kafka: install models
 	STREAMGUARD_TEST_BROKER=apache-kafka $(BIN)/python -m pytest tests/integration
 
 # The long versions of the robustness tests (make test runs short ones): worker crash with 20,000
-# events, fail-over, broker restart, a 30 s overload burst per policy, >= 10,000 malformed messages.
+# events, fail-over, broker restart, a 30 s overload burst per policy, >= 10,000 malformed messages per input topic.
 chaos: install models
 	STREAMGUARD_CHAOS=1 $(BIN)/python -m pytest -s -k "killed or lane_that_dies or takes_over or broker_restart or burst or malformed or huge" \
 		tests/integration/test_pipeline.py tests/integration/test_failover.py \

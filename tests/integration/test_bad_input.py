@@ -1,9 +1,10 @@
 """Bad input against a real worker: every malformed message becomes a dead letter with a reason,
 every good one is scored, the worker keeps running and its memory stays bounded.
 
-Hypothesis draws batches of malformed messages (see ``malformed.py``) mixed with good transactions
-and null keys; each batch is checked by where it landed (dead letters carry the source offset).
-``STREAMGUARD_CHAOS=1`` (``make chaos``) runs 700 batches, at least 10,000 malformed messages;
+Hypothesis draws batches of malformed messages (see ``malformed.py``) mixed with good events and
+null keys, for each input topic (transactions, texts); each batch is checked by where it landed
+(dead letters carry the source offset). ``STREAMGUARD_CHAOS=1`` (``make chaos``) runs 700 batches
+per topic, at least 10,000 malformed messages each;
 ``STREAMGUARD_CHAOS_EXAMPLES`` sets the number of batches directly.
 """
 
@@ -23,8 +24,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline.synthetic.texts import generate_texts
 from pipeline.synthetic.transactions import generate_transactions
-from tests.integration.malformed import malformed
+from tests.integration.malformed import malformed, malformed_texts
 from tests.integration.workers import (
     CHAOS,
     MODEL_DIR,
@@ -42,14 +44,21 @@ pytestmark = [
 
 EXAMPLES = int(os.environ.get("STREAMGUARD_CHAOS_EXAMPLES", "700" if CHAOS else "25"))
 MIN_MALFORMED = 10_000 if CHAOS else EXAMPLES * 10
-GOOD = [orjson.dumps(tx) for tx, _ in generate_transactions(20_000, seed=77)]
+GOOD = {
+    "transactions": [orjson.dumps(tx) for tx, _ in generate_transactions(20_000, seed=77)],
+    "texts": [orjson.dumps(text) for text in generate_texts(20_000, seed=78)],
+}
 
 
 class Pipeline:
-    """One worker and one producer/consumer pair, kept for every hypothesis example."""
+    """One worker and one producer/consumer pair, kept for every hypothesis example of one input
+    topic (``kind``: transactions or texts)."""
 
-    def __init__(self, broker: str, tmp: Path) -> None:
+    def __init__(self, broker: str, tmp: Path, kind: str) -> None:
         self.topics = Topics()
+        self.input = getattr(self.topics, kind)
+        self.scores = getattr(self.topics, f"scores_{kind}")
+        self.good = iter(GOOD[kind])
         self.worker = WorkerProcess(worker_env(broker, self.topics), tmp / "worker.log")
         self.runner = asyncio.Runner()
         self.broker = broker
@@ -75,21 +84,20 @@ class Pipeline:
     async def _assign(self) -> None:
         if self.consumer.assignment():
             return
-        outputs = (self.topics.deadletter, self.topics.scores_transactions)
+        outputs = (self.topics.deadletter, self.scores)
         await assign_from_start(self.consumer, outputs, alive=self.worker.assert_alive)
 
-    def send_and_check(self, bad: list[bytes], good: list[bytes], null_keys: bool) -> None:
+    def send_and_check(self, bad: list[bytes], n_good: int, null_keys: bool) -> None:
+        good = [next(self.good) for _ in range(n_good)]
         self.runner.run(self._send_and_check(bad, good, null_keys))
 
     async def _send_and_check(self, bad: list[bytes], good: list[bytes], null_keys: bool) -> None:
         sends = []
         for raw in bad:
-            sends.append(
-                await self.producer.send(self.topics.transactions, raw, key=None if null_keys else b"bad")
-            )
+            sends.append(await self.producer.send(self.input, raw, key=None if null_keys else b"bad"))
         for raw in good:
             key = None if null_keys else orjson.loads(raw)["event_id"].encode()
-            await self.producer.send(self.topics.transactions, raw, key=key)
+            await self.producer.send(self.input, raw, key=key)
         bad_offsets = {
             (meta.partition, meta.offset): raw
             for meta, raw in zip(await asyncio.gather(*sends), bad, strict=True)
@@ -127,15 +135,19 @@ class Pipeline:
 
 @pytest.fixture(scope="module")
 def pipeline(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    running = Pipeline(broker, tmp_path_factory.mktemp("bad-input"))
+    running = Pipeline(broker, tmp_path_factory.mktemp("bad-input"), "transactions")
     yield running
     running.close()
 
 
-_good = iter(GOOD)
+@pytest.fixture(scope="module")
+def texts_pipeline(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    running = Pipeline(broker, tmp_path_factory.mktemp("bad-texts"), "texts")
+    yield running
+    running.close()
 
 
-@settings(
+BATCHES = settings(
     max_examples=EXAMPLES,
     deadline=None,
     derandomize=True,
@@ -145,19 +157,40 @@ _good = iter(GOOD)
         HealthCheck.function_scoped_fixture,
     ],
 )
+
+
+@BATCHES
 @given(bad=st.lists(malformed, min_size=10, max_size=60), n_good=st.integers(0, 20), null_keys=st.booleans())
 def test_malformed_messages_are_dead_lettered_and_good_ones_scored(
     pipeline: Pipeline, bad: list[bytes], n_good: int, null_keys: bool
 ) -> None:
-    good = [next(_good) for _ in range(n_good)]
-    pipeline.send_and_check(bad, good, null_keys)
+    pipeline.send_and_check(bad, n_good, null_keys)
+
+
+@BATCHES
+@given(
+    bad=st.lists(malformed_texts, min_size=10, max_size=60),
+    n_good=st.integers(0, 20),
+    null_keys=st.booleans(),
+)
+def test_malformed_texts_are_dead_lettered_and_good_ones_scored(
+    texts_pipeline: Pipeline, bad: list[bytes], n_good: int, null_keys: bool
+) -> None:
+    texts_pipeline.send_and_check(bad, n_good, null_keys)
+
+
+def test_the_malformed_texts_worker_took_every_batch_and_kept_running(texts_pipeline: Pipeline) -> None:
+    """Runs after the texts batches (same module)."""
+    print(f"\nbad texts: {texts_pipeline.sent_bad} malformed + {texts_pipeline.sent_good} good")
+    assert texts_pipeline.sent_bad >= MIN_MALFORMED
+    texts_pipeline.worker.assert_alive()
 
 
 def test_huge_values_are_dead_lettered_losslessly_and_memory_stays_bounded(pipeline: Pipeline) -> None:
     """Runs after the hypothesis batches (same module): 5 MB values, then the worker's RSS."""
     before = rss_mb(pipeline.worker.proc.pid)
     huge = [b'{"event_id": "' + b"x" * (5 << 20) + b'"}', b"\xff" * (3 << 20)]
-    pipeline.send_and_check(huge, [next(_good) for _ in range(5)], null_keys=False)
+    pipeline.send_and_check(huge, 5, null_keys=False)
     types = {pipeline.dead[key]["error"]["type"] for key in list(pipeline.dead)[-2:]}
     assert types == {"too_large"}
     after = rss_mb(pipeline.worker.proc.pid)

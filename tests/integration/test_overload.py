@@ -1,4 +1,4 @@
-"""A burst several times what a worker can score, once per overload policy, against the real broker.
+"""A burst of 1,000 events/s, once per overload policy, against the real broker.
 
 With ``queue`` every event is scored by the model and the SLA is missed while the backlog lasts;
 with ``shed`` a lane that is behind scores with the cheap fallback (``degraded: true``) and so
@@ -36,9 +36,10 @@ pytestmark = [
 ]
 
 DURATION_S = 30.0 if CHAOS else 10.0
-# Events per second offered: about five times what one worker scores with the model on 2 shared
-# cores (mixed fraud and text, ~150-250/s measured here with the broker on the same cores).
+# Events per second offered: a fixed rate, not yet a multiple of the capacity measured in the run.
 RATE = 1000
+# Fixed per policy (``hash()`` of a str changes with every interpreter), so a failing burst replays.
+OVERLOAD_SEEDS = {"queue": 91, "shed": 92}
 RSS_BOUND_MB = 1536.0
 
 
@@ -95,7 +96,7 @@ async def run_burst(broker: str, tmp_path: Path, policy: str) -> Outcome:
         broker, topics, STREAMGUARD_OVERLOAD_POLICY=policy, STREAMGUARD_WEB_PORT=str(port)
     )  # fmt: skip
     worker = WorkerProcess(env, tmp_path / f"worker-{policy}.log")
-    events = burst_events(int(RATE * DURATION_S), seed=hash(policy) % 1000)
+    events = burst_events(int(RATE * DURATION_S), seed=OVERLOAD_SEEDS[policy])
     expected = {str(e["event_id"]) for e in events}
     peak_rss = 0.0
     sampling = True

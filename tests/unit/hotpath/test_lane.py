@@ -74,7 +74,6 @@ def make_lane(
     )
 
 
-
 def run_reporting_failures(lane: ScoringLane[Any, Any]) -> tuple[asyncio.Task[None], list[BaseException]]:
     """Start ``lane.run_or_fail`` with a reporter that keeps every failure it is handed."""
     failures: list[BaseException] = []
@@ -126,6 +125,24 @@ async def test_a_lone_event_is_flushed_without_waiting_for_a_full_batch(executor
     runner = asyncio.create_task(lane.run())
     await lane.submit(7, now_ms())
     await run_until(lambda: rec.acked == [7])
+    await lane.stop()
+    await runner
+
+
+async def test_a_lone_event_on_an_idle_lane_is_published_long_before_its_deadline(
+    executor: ThreadPoolExecutor,
+) -> None:
+    # With a 2 s budget a batcher that waited for company would hold the event for most of it;
+    # an idle lane must run it at once (the quarter is slack for a loaded machine, not a goal).
+    rec = Recorder()
+    lane = make_lane(rec, executor, max_batch=32, sla_ms=2000.0)
+    runner = asyncio.create_task(lane.run())
+    await lane.submit(0, now_ms())  # the first batch also warms the estimator
+    await run_until(lambda: rec.acked == [0])
+    submitted = now_ms()
+    await lane.submit(7, submitted)
+    await run_until(lambda: rec.acked == [0, 7])
+    assert now_ms() - submitted < 2000.0 / 4
     await lane.stop()
     await runner
 

@@ -115,7 +115,8 @@ async def test_a_burst_on_one_account_is_named_in_its_alerts_and_survives_a_rest
     if APACHE_KAFKA:
         assert len(reasons) == 1 and "5 earlier transactions" in reasons[0]
     else:
-        # Tansu under-reports a partition's end offset, so Faust may stop reading the changelog early
-        # and restore an older history, or none (shared/BROKER.md). The changelog itself is complete
-        # (checked above); Apache Kafka restores it exactly.
-        assert len(reasons) <= 1
+        # Tansu under-reports a partition's end offset, so under heavy produce rates Faust may stop
+        # reading a changelog early and restore an older history (shared/BROKER.md). This one is a
+        # few records on an idle broker: some history must come back (3 of 3 runs restored all 5).
+        # The changelog itself is complete (checked above); Apache Kafka restores it exactly.
+        assert len(reasons) == 1, "too little velocity history restored for a velocity reason"

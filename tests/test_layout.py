@@ -221,8 +221,15 @@ def test_schemas_depend_on_nothing_of_ours() -> None:
 
 
 def test_serving_imports_neither_the_build_nor_tooling() -> None:
-    serving = ("pipeline.ingest", "pipeline.features", "pipeline.hotpath", "pipeline.records",
-               "pipeline.kafka", "pipeline.observability", "agents")
+    serving = (
+        "pipeline.ingest",
+        "pipeline.features",
+        "pipeline.hotpath",
+        "pipeline.records",
+        "pipeline.kafka",
+        "pipeline.observability",
+        "agents",
+    )
     offenders = [
         f"{path.relative_to(REPO)}:{line} imports {imported}"
         for name, path in _modules("pipeline", "agents").items()

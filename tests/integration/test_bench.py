@@ -87,9 +87,7 @@ async def test_the_relay_hands_every_event_back_on_the_score_topics(
         broker, (topics.transactions, topics.texts, topics.scores_transactions, topics.scores_texts), 2
     )
     events = event_mix(12, seed=3, run_id="relay")
-    relay = WorkerProcess(
-        worker_env(broker, topics), tmp_path / "relay.log", module=("bench.relay", *args)
-    )
+    relay = WorkerProcess(worker_env(broker, topics), tmp_path / "relay.log", module=("bench.relay", *args))
     try:
         # Transactions keyed by account, as the bench and producers send them: scores come back by
         # event id.

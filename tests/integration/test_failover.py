@@ -70,13 +70,24 @@ async def test_two_workers_share_four_partitions_and_one_takes_over(broker: str,
         share_a, share_b = await scores_counted(base_a), await scores_counted(base_b)
         print(f"\nshared load: worker A scored {share_a:.0f}, worker B {share_b:.0f}")
         assert share_a > 0 and share_b > 0
-    finally:
-        a.kill()  # A dies without a goodbye; B must take its partitions over
 
-    try:
+        # The second half arrives; A is killed while it is working through its part of it, so it
+        # dies holding fetched, unacknowledged events that B must consume again.
         rest = events[half:]
         await produce_many(broker, topics.transactions, [keyed(e) for e in rest if "amount" in e])
         await produce_many(broker, topics.texts, [keyed(e) for e in rest if "text" in e])
+        deadline = asyncio.get_running_loop().time() + 60
+        while (now_a := await scores_counted(base_a)) < share_a + 20:
+            a.assert_alive()
+            assert asyncio.get_running_loop().time() < deadline, "worker A never took up the backlog"
+            await asyncio.sleep(0.02)
+        scored_at_kill = now_a + await scores_counted(base_b)
+    finally:
+        a.kill()  # A dies without a goodbye; B must take its partitions over
+    print(f"fail-over: A killed with {len(events) - scored_at_kill:.0f} of {len(events)} events unscored")
+    assert scored_at_kill < len(events), "the backlog was done before the kill: kill earlier"
+
+    try:
         ids = await scores_until_complete(
             broker, [topics.scores_transactions, topics.scores_texts], expected, b, "fail-over"
         )

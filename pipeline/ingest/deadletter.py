@@ -21,7 +21,7 @@ short snippet of the input. The Kafka key of the dead letter follows the same po
 from __future__ import annotations
 
 import base64
-from typing import Any, Final
+from typing import Any
 
 import orjson
 
@@ -31,8 +31,6 @@ from pipeline.settings import DeadLetterRaw
 
 HEADER_ERROR_TYPE = "x-error-type"
 HEADER_SOURCE_TOPIC = "x-source-topic"
-
-_NOT_JSON: Final = object()
 
 
 def dead_letter(
@@ -88,7 +86,7 @@ def dead_letter_key(key: bytes | None, raw_policy: DeadLetterRaw = "full") -> by
 
 def mask_raw(raw: bytes) -> bytes:
     """``raw`` with personal data masked: as JSON when it parses, else as (repaired) UTF-8 text."""
-    parsed = _json_or_not(raw)
+    parsed = _json_or_none(raw)
     # A bare number at the top is no event with amounts and timestamps to keep: it is a digit run.
     if isinstance(parsed, dict | list | str):
         try:
@@ -98,8 +96,8 @@ def mask_raw(raw: bytes) -> bytes:
     return mask_text(raw.decode("utf-8", errors="replace")).encode()
 
 
-def _json_or_not(raw: bytes) -> Any:
+def _json_or_none(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return _NOT_JSON
+        return None  # like a JSON null, a number or a bool: masked as text

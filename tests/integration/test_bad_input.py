@@ -44,10 +44,13 @@ pytestmark = [
 
 EXAMPLES = int(os.environ.get("STREAMGUARD_CHAOS_EXAMPLES", "700" if CHAOS else "25"))
 MIN_MALFORMED = 10_000 if CHAOS else EXAMPLES * 10
-GOOD = {
-    "transactions": [orjson.dumps(tx) for tx, _ in generate_transactions(20_000, seed=77)],
-    "texts": [orjson.dumps(text) for text in generate_texts(20_000, seed=78)],
-}
+
+
+def good_events(kind: str) -> list[bytes]:
+    """Valid events of one input topic, made when its pipeline starts (not at collection)."""
+    if kind == "texts":
+        return [orjson.dumps(text) for text in generate_texts(20_000, seed=78)]
+    return [orjson.dumps(tx) for tx, _ in generate_transactions(20_000, seed=77)]
 
 
 class Pipeline:
@@ -58,7 +61,7 @@ class Pipeline:
         self.topics = Topics()
         self.input = getattr(self.topics, kind)
         self.scores = getattr(self.topics, f"scores_{kind}")
-        self.good = iter(GOOD[kind])
+        self.good = iter(good_events(kind))
         self.worker = WorkerProcess(worker_env(broker, self.topics), tmp / "worker.log")
         self.runner = asyncio.Runner()
         self.broker = broker

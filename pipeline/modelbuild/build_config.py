@@ -69,7 +69,7 @@ SENTIMENT_METHODS: tuple[SentimentMethod, ...] = ("head", "finetune")
 
 @dataclass(frozen=True)
 class SentimentConfig:
-    # "finetune": every encoder layer trained (finetune.py, ~25 min on 2 cores): the shipped model.
+    # "finetune": every encoder layer trained (finetune.py, ~17 min on 2 cores): the shipped model.
     # "head": frozen int8 encoder + a head trained on its embeddings (~3 min; the smoke default).
     method: SentimentMethod = "finetune"
     train_limit: int | None = None  # None: the whole training split

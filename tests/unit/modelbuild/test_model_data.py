@@ -3,7 +3,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.modelbuild.data import clean_tweet, load_transactions, load_tweets, stratified_split, subsample
+from pipeline.modelbuild.data import (
+    clean_tweet,
+    load_transactions,
+    load_tweets,
+    near_duplicate_key,
+    stratified_split,
+    subsample,
+)
 
 
 @pytest.mark.parametrize(
@@ -21,9 +28,31 @@ def test_clean_tweet(raw: str, clean: str) -> None:
     assert clean_tweet(raw) == clean
 
 
-def test_tweets_load_cleaned_and_deduplicated() -> None:
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("RT @united: Thanks for the upgrade!! http://t.co/abc", "thanks for the UPGRADE"),
+        ("rt @a: RT @b : so   good :)", "So good"),
+        ("Delayed again... www.example.com/x #fail", "delayed again #FAIL"),
+        ("@VirginAmerica I'm having trouble", "@virginamerica i m having trouble"),
+    ],
+)
+def test_copies_of_a_tweet_share_a_near_duplicate_key(a: str, b: str) -> None:
+    assert near_duplicate_key(a) == near_duplicate_key(b) != ""
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("not delayed", "delayed"), ("@united thanks", "@delta thanks"), ("RTs are fine", "s are fine")],
+)
+def test_different_tweets_keep_different_keys(a: str, b: str) -> None:
+    assert near_duplicate_key(a) != near_duplicate_key(b)
+
+
+def test_tweets_load_cleaned_and_deduplicated_on_normalised_text() -> None:
     tweets = load_tweets()
-    assert len(tweets.texts) > 35_000 and len(set(tweets.texts)) == len(tweets.texts)
+    keys = [near_duplicate_key(t) for t in tweets.texts]
+    assert len(tweets.texts) > 34_000 and len(set(keys)) == len(keys) and all(keys)
     assert set(np.unique(tweets.labels)) == {0, 1, 2}
     assert not any("\x8a" in t or "äó" in t for t in tweets.texts)
 

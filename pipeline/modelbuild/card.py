@@ -65,7 +65,9 @@ probabilities of negative / neutral / positive; an alert fires on P(negative) ab
 ## Training data
 {data_description}
 Split: seeded, stratified {split}. Cleaning: mojibake punctuation repaired, mangled emoji dropped,
-HTML entities unescaped, exact duplicates removed (texts with conflicting labels dropped).
+HTML entities unescaped; then de-duplicated before the split on normalised text (case, URLs,
+leading retweet prefixes and punctuation ignored: `pipeline.modelbuild.data.near_duplicate_key`), so
+no retweet or copy of a test tweet is in training; texts whose copies carry conflicting labels dropped.
 Licence: {tweets_license}
 
 ## Limits
@@ -111,6 +113,11 @@ Text: `merchant | description`. Features ({n_features}): {feature_names}.
 """
 
 
+_FRAUD_METRICS_NOTE = (
+    "Every figure below is fit to our synthetic generator: `val` and `test` are fresh rows of the\n"
+    "generator that made the training rows; `test_shifted` comes from its shifted variant, with merchants,\n"
+    "description templates and typology variants that training never saw. None is real traffic.\n\n"
+)
 _SPLITS = ("val", "test", "test_fp32", "test_shifted", "synthetic_monitoring_texts")
 
 
@@ -158,6 +165,13 @@ def _compression_markdown(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _brief(report: Any) -> str:
+    if not isinstance(report, dict):
+        return "none"
+    keys = ("roc_auc", "average_precision", "precision", "recall")
+    return ", ".join(f"{key} {report[key]}" for key in keys if key in report)
+
+
 def render_model_card(meta: dict[str, Any]) -> str:
     kind = meta["kind"]
     data = meta["data"]
@@ -189,8 +203,20 @@ def render_model_card(meta: dict[str, Any]) -> str:
     else:
         encoder_text = _FINETUNED_ENCODER if training == "finetune" else _ENCODER
     parity = meta.get("serving_parity", {})
+    heading = (
+        "## Metrics (held-out data, served int8 model)\n"
+        if kind == "sentiment"
+        else "## Metrics (served int8 model, fit to our synthetic generator)\n" + _FRAUD_METRICS_NOTE
+    )
+    rescored = meta.get("rescored")
+    if isinstance(rescored, dict):
+        heading += (
+            f"Re-scored {rescored['when']} ({', '.join(rescored['splits'])}), weights unchanged: "
+            f"{rescored['why']}. Command: `{rescored['command']}`. "
+            f"Before: {_brief(rescored.get('before'))}.\n\n"
+        )
     metrics_md = (
-        "## Metrics (held-out data, served int8 model)\n" + _metrics_markdown(metrics) + "\n\n"
+        heading + _metrics_markdown(metrics) + "\n\n"
         "Dynamic int8 quantizes activations with one scale per batch, so a score moves a little with its "
         f"batch neighbours: over {parity.get('batch_size', '?')} held-out texts scored as one batch vs one "
         f"by one, mean |diff| {parity.get('batch_vs_single_mean_abs_diff', '?')}, max "

@@ -27,6 +27,18 @@ from schemas.transaction import Transaction
 NAME = "minilm-l6-fraud-head"
 _PARITY_SAMPLE = 32
 _OPTIONAL_FIELDS = ("channel", "country", "mcc")
+# Seed of each set: the build config's seed plus this offset (independent sets, reproducible).
+SEED_OFFSETS = {"train": 101, "val": 202, "test": 303, "test_shifted": 404}
+SHIFTED_SEED_OFFSET = SEED_OFFSETS["test_shifted"]
+
+
+def data_description(train: int, val: int, test: int, shifted: int, fraud_rate: float) -> str:
+    return (
+        f"{train:,} training, {val:,} validation and {test:,} test transactions at {fraud_rate:.0%} fraud "
+        f"(independent seeds), plus {shifted:,} from the shifted generator (other merchants; description "
+        "templates never generated for training; typology variants training never sees: slow card "
+        "testing, daytime account takeover, cash-out structured in 4-8 steps; scaled amounts)."
+    )
 
 
 def blank_optional_fields(
@@ -50,16 +62,19 @@ def build_fraud(staging: Path, context: BuildContext) -> dict[str, Any]:
     with step("fraud: generate synthetic transactions"):
         sets = {
             "train": load_transactions(
-                settings.train_rows, seed=config.seed + 101, fraud_rate=settings.fraud_rate
+                settings.train_rows, seed=config.seed + SEED_OFFSETS["train"], fraud_rate=settings.fraud_rate
             ),
             "val": load_transactions(
-                settings.val_rows, seed=config.seed + 202, fraud_rate=settings.fraud_rate
+                settings.val_rows, seed=config.seed + SEED_OFFSETS["val"], fraud_rate=settings.fraud_rate
             ),
             "test": load_transactions(
-                settings.test_rows, seed=config.seed + 303, fraud_rate=settings.fraud_rate
+                settings.test_rows, seed=config.seed + SEED_OFFSETS["test"], fraud_rate=settings.fraud_rate
             ),
             "test_shifted": load_transactions(
-                settings.shifted_rows, seed=config.seed + 404, fraud_rate=settings.fraud_rate, shifted=True
+                settings.shifted_rows,
+                seed=config.seed + SHIFTED_SEED_OFFSET,
+                fraud_rate=settings.fraud_rate,
+                shifted=True,
             ),
         }
         train_rows = blank_optional_fields(
@@ -112,20 +127,17 @@ def build_fraud(staging: Path, context: BuildContext) -> dict[str, Any]:
         )
     data = {
         "source": "pipeline.synthetic.transactions.generate_transactions_detailed",
-        "description": (
-            f"{settings.train_rows:,} training, {settings.val_rows:,} validation and {settings.test_rows:,} "
-            f"test transactions at {settings.fraud_rate:.0%} fraud (independent seeds), plus "
-            f"{settings.shifted_rows:,} from the shifted generator (other merchants, scaled amounts)."
+        "description": data_description(
+            settings.train_rows,
+            settings.val_rows,
+            settings.test_rows,
+            settings.shifted_rows,
+            settings.fraud_rate,
         ),
         "rows": {name: len(txs) for name, txs in rows.items()},
         "fraud_rate": settings.fraud_rate,
         "missing_field_rate": settings.missing_field_rate,
-        "seeds": {
-            "train": config.seed + 101,
-            "val": config.seed + 202,
-            "test": config.seed + 303,
-            "test_shifted": config.seed + 404,
-        },
+        "seeds": {name: config.seed + offset for name, offset in SEED_OFFSETS.items()},
     }
     sample = slice(0, min(_PARITY_SAMPLE, len(texts["test"])))
     with step("fraud: compose, write and verify"):

@@ -143,12 +143,12 @@ def finish_model(
         "build_seconds": 0.0,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    _write_json(staging / META_FILE, meta)
+    write_json(staging / META_FILE, meta)
     (staging / MODEL_CARD_FILE).write_text(render_model_card(meta), encoding="utf-8")
 
     meta["serving_parity"] = parity()
     meta["build_seconds"] = round(time.perf_counter() - started, 1)
-    _write_json(staging / META_FILE, meta)
+    write_json(staging / META_FILE, meta)
     (staging / MODEL_CARD_FILE).write_text(render_model_card(meta), encoding="utf-8")
     return meta
 
@@ -189,5 +189,5 @@ def _hidden_width(weights: HeadWeights) -> int:
     return int(weights.layers[0][1].shape[0]) if len(weights.layers) > 1 else 0
 
 
-def _write_json(path: Path, document: dict[str, Any]) -> None:
+def write_json(path: Path, document: dict[str, Any]) -> None:
     path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")

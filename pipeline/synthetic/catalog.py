@@ -2,7 +2,9 @@
 descriptors, notes.
 
 Amounts are "about USD"; currencies with small units are scaled by ``UNIT_SCALE``. Every category has
-a second merchant list used by the distribution-shift set. Templates use the slots ``{m}`` (merchant),
+a second merchant list and a second set of note templates used by the distribution-shift set only
+(``SHIFTED_*`` tables likewise): the shifted set holds out whole templates, never seen in training.
+Templates use the slots ``{m}`` (merchant),
 ``{M}`` (merchant upper case, no spaces), ``{city}``, ``{ref}``, ``{name}``, ``{k}`` and ``{hexref}``.
 """
 
@@ -47,7 +49,7 @@ FRAUD_COUNTRIES = ("RU", "NG", "RO", "BR", "ID", "VN", "UA", "PH", "CN", "KZ")
 
 @dataclass(frozen=True, slots=True)
 class Category:
-    """Where people spend: merchants (normal and shifted), MCCs, amount range, channel, note templates."""
+    """Where people spend: merchants, MCCs, amount range, channel, note templates (normal and shifted)."""
 
     merchants: tuple[str, ...]
     shifted_merchants: tuple[str, ...]
@@ -56,10 +58,18 @@ class Category:
     high: float
     channels: tuple[str, ...]
     notes: tuple[str, ...]
+    shifted_notes: tuple[str, ...]
 
 
 POS = ("POS PURCHASE {m} {city}", "Card payment to {m}", "{m} {city} CONTACTLESS", "{m}")
 WEB = ("Online payment {m}", "{m} order {ref}", "WWW.{M}.COM", "{m} web purchase")
+SHIFTED_POS = (
+    "CHIP AND PIN {M} {city}",
+    "debit card at {m} - {city}",
+    "{M} STORE {k}{k} {city}",
+    "paid at {m}",
+)
+SHIFTED_WEB = ("ecom txn {M}", "{m} checkout #{ref}", "{m}.app in-app purchase", "internet order - {m}")
 CATEGORIES: dict[str, Category] = {
     "groceries": Category(
         ("Tesco Stores", "Whole Foods Market", "ALDI", "Lidl", "Safeway", "Carrefour", "Kroger", "Rewe"),
@@ -69,6 +79,7 @@ CATEGORIES: dict[str, Category] = {
         160,
         ("card_present",),
         (*POS, "weekly shop {m}"),
+        (*SHIFTED_POS, "groceries {m} {city}"),
     ),
     "fuel": Category(
         ("Shell", "BP", "Esso", "Chevron", "TotalEnergies"),
@@ -78,6 +89,7 @@ CATEGORIES: dict[str, Category] = {
         110,
         ("card_present",),
         ("{m} {city} FUEL", *POS),
+        ("{M} PETROL {city}", *SHIFTED_POS),
     ),
     "restaurants": Category(
         ("Pret A Manger", "Starbucks", "Nando's", "Chipotle", "Wagamama", "Le Petit Bistro", "Pizza Express"),
@@ -87,6 +99,7 @@ CATEGORIES: dict[str, Category] = {
         140,
         ("card_present", "card_present", "online"),
         (*POS, "dinner at {m}"),
+        (*SHIFTED_POS, "lunch {m} table {k}"),
     ),
     "pharmacy": Category(
         ("Boots", "CVS Pharmacy", "Walgreens"),
@@ -96,6 +109,7 @@ CATEGORIES: dict[str, Category] = {
         80,
         ("card_present",),
         POS,
+        SHIFTED_POS,
     ),
     "utilities": Category(
         ("British Gas", "Con Edison", "EDF Energy", "Vattenfall", "Thames Water"),
@@ -105,6 +119,7 @@ CATEGORIES: dict[str, Category] = {
         240,
         ("transfer",),
         ("Direct debit {m} ref {ref}", "{m} monthly bill", "DD {M}"),
+        ("{m} quarterly statement {ref}", "energy bill {M}", "{m} account {ref} payment"),
     ),
     "shopping": Category(
         ("Amazon", "eBay", "Zalando", "IKEA", "Best Buy", "H&M", "Etsy"),
@@ -114,6 +129,7 @@ CATEGORIES: dict[str, Category] = {
         650,
         ("online", "online", "card_present"),
         WEB,
+        SHIFTED_WEB,
     ),
     "travel": Category(
         ("Marriott", "Hilton", "Ryanair", "Lufthansa", "Hertz", "Airbnb", "Booking.com"),
@@ -123,6 +139,7 @@ CATEGORIES: dict[str, Category] = {
         1600,
         ("online", "card_present"),
         ("{m} {city} booking {ref}", "hotel stay {m}", "flight {ref} {m}", *POS),
+        ("{m} reservation {ref} {city}", "trip to {city} via {m}", "{M} e-ticket {ref}", *SHIFTED_POS),
     ),
     "atm": Category(
         ("ATM {city} Central", "Cash machine {city}"),
@@ -132,6 +149,7 @@ CATEGORIES: dict[str, Category] = {
         400,
         ("atm",),
         ("ATM WITHDRAWAL {city}", "Cash withdrawal {m}"),
+        ("CASH {city} ATM {ref}", "cash out {m}"),
     ),
     "crypto": Category(
         ("Coinbase", "Kraken", "Binance"),
@@ -141,6 +159,7 @@ CATEGORIES: dict[str, Category] = {
         2200,
         ("online", "transfer"),
         ("{m} BTC purchase", "Buy ETH {m}", "{m} deposit {ref}"),
+        ("{m} SOL buy", "stablecoin purchase {m}", "{m} wallet funding {ref}"),
     ),
     "gift_cards": Category(
         ("Amazon Gift Cards", "Apple Gift Card", "Google Play"),
@@ -150,6 +169,7 @@ CATEGORIES: dict[str, Category] = {
         120,
         ("online",),
         ("gift card for {name}", "{m} eGift", "birthday gift card"),
+        ("{m} voucher for {name}", "e-voucher {M}", "present card {ref}"),
     ),
     "remittance": Category(
         ("Western Union", "Wise", "MoneyGram", "Remitly"),
@@ -159,6 +179,7 @@ CATEGORIES: dict[str, Category] = {
         700,
         ("transfer",),
         ("Transfer to {name} via {m}", "{m} family support", "{m} {ref}"),
+        ("{m} payment to {name}", "remit {ref} {M}", "sending money home {m}"),
     ),
 }
 EVERYDAY = ("groceries", "fuel", "restaurants", "pharmacy", "shopping", "atm")
@@ -204,6 +225,12 @@ ATO_NOTES = (
     "security details changed, payment",
     "new phone registered - online purchase",
 )
+SHIFTED_ATO_NOTES = (
+    "SIM swap reported, payment {ref}",
+    "2FA disabled - transfer to {name}",
+    "login from unrecognised browser {ref}",
+    "email address changed, urgent payment",
+)
 ATO_MERCHANTS = (
     "Apple Store Online",
     "Best Buy Online",
@@ -221,5 +248,21 @@ CASH_OUT_NOTES = (
     "crypto top-up {ref}",
     "payout to {name} {ref}",
 )
+SHIFTED_CASH_OUT_NOTES = (
+    "prepaid card reload x{k}",
+    "voucher codes {ref} x{k}",
+    "USDT top up {hexref}",
+    "send to {name} instant {ref}",
+)
+# Notes of card testing and fraud-descriptor payments, and of legitimate rows outside the categories.
+CARD_TESTING_NOTES = ("Online payment {m}", "card verification {ref}", "AUTH CHECK {m}", "{m}")
+SHIFTED_CARD_TESTING_NOTES = ("tiny charge {M}", "validation {ref} {m}", "$0 check {m}", "donation {m}")
+DESCRIPTOR_NOTES = ("Online payment {m}", "{m} {ref}", "purchase {ref}")
+SHIFTED_DESCRIPTOR_NOTES = ("web service {M}", "order no {ref} {m}", "digital goods {m}")
+RENT_NOTES = ("Rent {ref}", "Monthly rent flat {k}B", "Standing order rent {ref}")
+SHIFTED_RENT_NOTES = ("Lease payment {ref}", "apartment {k}B monthly", "housing SO {ref}")
+SHIFTED_SALARY_NOTES = ("{m} wages {ref}", "PAY {M} {ref}", "net salary {m}")
+SHIFTED_SUBSCRIPTION_NOTES = ("{m} membership renewal", "{M} MONTHLY PLAN", "auto-renew {m}")
+SHIFTED_HOLD_NOTES = ("pre-auth {ref}", "deposit hold {m}", "card check - released later")
 # Daytime curve for legitimate activity (UTC hours, read as local); fraud often runs at night.
 HOUR_WEIGHTS = (1, 0.5, 0.3, 0.2, 0.3, 0.8, 2, 4, 6, 6, 6, 7, 9, 8, 6, 6, 7, 9, 10, 9, 7, 5, 3, 2)

@@ -28,10 +28,14 @@ legitimate large rent; legitimate travel abroad (foreign country and currency, l
 fraud rows are labelled 0 (undetected fraud) and as many legitimate rows are labelled 1 (false disputes),
 so the prevalence stays exactly ``round(n * fraud_rate)``.
 
-``shifted=True`` swaps in other merchant names, subscriptions and fraud descriptors, and moves amount
-ranges (legitimate, cash-out and descriptor fraud x1.4; card testing 0.01-0.99 instead of 0.50-2.99;
-account takeover x1.8), over a later time window (from 2024-08-01 instead of 2024-03-01, 90 days):
-an evaluation set for distribution shift.
+``shifted=True`` is an evaluation set for distribution shift that holds out whole templates and
+typology variants: other merchant names, subscriptions and fraud descriptors; description templates
+of its own for every category, legitimate note and fraud typology (``catalog.SHIFTED_*`` and
+``Category.shifted_notes``: none is ever generated for training); typology variants training never
+sees (slow card testing, 10-40 minutes between tests; account takeover mostly in daytime; cash-out
+structured in 4-8 steps); amount ranges moved (legitimate, cash-out and descriptor fraud x1.4; card
+testing 0.01-0.99 instead of 0.50-2.99; account takeover x1.8), over a later time window (from
+2024-08-01 instead of 2024-03-01, 90 days). The normal generator's rows do not depend on any of it.
 Monitoring texts for the sentiment model come from ``pipeline.synthetic.texts.generate_texts``.
 """
 
@@ -294,7 +298,7 @@ class _Generator:
             account,
             amount,
             merchant,
-            self._note(category.notes, merchant, city),
+            self._note(category.shifted_notes if self.shifted else category.notes, merchant, city),
             self._time(night),
             country=abroad,
             channel=channel,
@@ -308,7 +312,10 @@ class _Generator:
         roll = self.random()
         if roll < 0.02:
             pay_day = self.start_ms + rng.randrange(3) * 30 * DAY_MS + 25 * DAY_MS + 9 * 3_600_000
-            note = f"SALARY {account.employer} PAYROLL {self._ref()}"
+            if self.shifted:
+                note = self._note(catalog.SHIFTED_SALARY_NOTES, account.employer, "")
+            else:
+                note = f"SALARY {account.employer} PAYROLL {self._ref()}"
             return self._row(
                 account,
                 account.salary,
@@ -319,7 +326,7 @@ class _Generator:
                 mcc=None,
             )
         if roll < 0.035:
-            note = self.pick(("Rent {ref}", "Monthly rent flat {k}B", "Standing order rent {ref}"))
+            note = self.pick(catalog.SHIFTED_RENT_NOTES if self.shifted else catalog.RENT_NOTES)
             note = note.format(ref=self._ref(), k=rng.randint(1, 9))
             return self._row(
                 account,
@@ -336,7 +343,9 @@ class _Generator:
                 account,
                 price,
                 merchant,
-                f"Recurring payment {merchant}",
+                self._note(catalog.SHIFTED_SUBSCRIPTION_NOTES, merchant, "")
+                if self.shifted
+                else f"Recurring payment {merchant}",
                 self._time(),
                 channel="online",
                 mcc=self.pick(("4899", "5815")),
@@ -350,7 +359,9 @@ class _Generator:
                 account,
                 1.0,
                 merchant,
-                "temporary authorisation hold",
+                self._note(catalog.SHIFTED_HOLD_NOTES, merchant, "")
+                if self.shifted
+                else "temporary authorisation hold",
                 self._time(),
                 channel="online",
                 mcc=self.pick(("4121", "7011", "4829")),
@@ -379,7 +390,9 @@ class _Generator:
             for _ in range(rng.randint(3, 10)):
                 amount = 1.0 if self.random() < 0.3 and not self.shifted else self._amount(low, high)
                 merchant = self.pick(descriptors)
-                note = self.pick(("Online payment {m}", "card verification {ref}", "AUTH CHECK {m}", "{m}"))
+                note = self.pick(
+                    catalog.SHIFTED_CARD_TESTING_NOTES if self.shifted else catalog.CARD_TESTING_NOTES
+                )
                 rows.append(
                     self._row(
                         account,
@@ -394,10 +407,14 @@ class _Generator:
                         typology=typology,
                     )
                 )
-                timestamp += rng.randrange(60_000, 360_000)
+                # Shifted: the slow variant, one test every 10-40 minutes instead of a burst.
+                timestamp += (
+                    rng.randrange(600_000, 2_400_000) if self.shifted else rng.randrange(60_000, 360_000)
+                )
         elif typology == "account_takeover":
             scale = 1.8 if self.shifted else 1.0
-            timestamp = self._time(night=True)
+            # Shifted: mostly the daytime variant, an attacker active in the victim's waking hours.
+            timestamp = self._time(night=not self.shifted or self.random() < 0.3)
             away = [c for c in (*catalog.FRAUD_COUNTRIES, *catalog.TRAVEL_COUNTRIES) if c != account.country]
             country = self.pick(away)
             for _ in range(rng.randint(1, 3)):
@@ -407,7 +424,9 @@ class _Generator:
                         account,
                         self._amount(900 * scale, 9000 * scale),
                         merchant,
-                        self._note(catalog.ATO_NOTES, merchant, ""),
+                        self._note(
+                            catalog.SHIFTED_ATO_NOTES if self.shifted else catalog.ATO_NOTES, merchant, ""
+                        ),
                         timestamp,
                         country=country,
                         channel=self.pick(("online", "transfer")),
@@ -419,7 +438,8 @@ class _Generator:
                 timestamp += rng.randrange(120_000, 1_800_000)
         elif typology == "cash_out":
             timestamp = self._time(night=self.random() < 0.6)
-            for _ in range(rng.randint(1, 4)):
+            # Shifted: the structuring variant, the proceeds moved in 4-8 smaller steps.
+            for _ in range(rng.randint(4, 8) if self.shifted else rng.randint(1, 4)):
                 name = self.pick(("gift_cards", "crypto", "remittance"))
                 category = catalog.CATEGORIES[name]
                 merchant = self.pick(category.shifted_merchants if self.shifted else category.merchants)
@@ -428,7 +448,11 @@ class _Generator:
                         account,
                         self._amount(150 * self.legit_scale, 3000 * self.legit_scale),
                         merchant,
-                        self._note(catalog.CASH_OUT_NOTES, merchant, ""),
+                        self._note(
+                            catalog.SHIFTED_CASH_OUT_NOTES if self.shifted else catalog.CASH_OUT_NOTES,
+                            merchant,
+                            "",
+                        ),
                         timestamp,
                         channel=self.pick(category.channels),
                         mcc=self.pick(category.mccs),
@@ -439,7 +463,8 @@ class _Generator:
                 timestamp += rng.randrange(60_000, 900_000)
         elif typology == "fraud_descriptor":
             merchant = self.pick(descriptors)
-            note = self._note(("Online payment {m}", "{m} {ref}", "purchase {ref}"), merchant, "")
+            notes = catalog.SHIFTED_DESCRIPTOR_NOTES if self.shifted else catalog.DESCRIPTOR_NOTES
+            note = self._note(notes, merchant, "")
             rows.append(
                 self._row(
                     account,

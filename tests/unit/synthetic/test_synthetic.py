@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import collections
+import re
 
 import pytest
 
+from pipeline.synthetic import catalog
 from pipeline.synthetic.transactions import (
     TYPOLOGIES,
     generate_labelled_texts,
@@ -35,6 +37,66 @@ def test_shifted_transactions_validate_and_use_other_merchants() -> None:
     shifted = {event["merchant"] for event, _ in shifted_rows}
     # Legitimate holds ("PAYPAL *VERIFY") and payroll names are shared on purpose; most names are not.
     assert len(shifted & normal) < 0.3 * len(shifted)
+
+
+_CITIES = sorted(
+    {city for _, _, cities in catalog.HOMES for city in cities} | set(catalog.TRAVEL_CITIES.values()),
+    key=len,
+    reverse=True,
+)
+_REF = re.compile(r"\b(?=[0-9A-Fa-f]*\d)[0-9A-Fa-f]{6,}\b|\d+")
+
+
+def description_template(event: dict[str, object]) -> str:
+    """The template a description was written from: merchant, employer, city, name and refs blanked."""
+    text, merchant = str(event["description"]), str(event["merchant"])
+    for form in sorted(
+        {merchant, merchant.upper(), merchant.upper().replace(" ", "")}, key=len, reverse=True
+    ):
+        text = text.replace(form, "<m>")
+    for employer in catalog.EMPLOYERS:
+        text = text.replace(employer, "<m>").replace(employer.upper().replace(" ", ""), "<m>")
+    for city in _CITIES:
+        text = text.replace(city.upper(), "<city>").replace(city, "<city>")
+    for name in catalog.NAMES:
+        text = text.replace(name, "<name>")
+    return _REF.sub("<ref>", text)
+
+
+def test_the_shifted_set_holds_out_every_description_template() -> None:
+    normal = collections.Counter(description_template(e) for e, _ in generate_transactions(20_000, seed=1))
+    shifted = collections.Counter(
+        description_template(e) for e, _ in generate_transactions(20_000, seed=1, shifted=True)
+    )
+    assert len(normal) > 60 and len(shifted) > 60  # the blanking left templates, not whole texts
+    assert not normal.keys() & shifted.keys()
+
+
+def test_the_shifted_set_holds_typology_variants_training_never_sees() -> None:
+    def by_typology(shifted: bool) -> dict[str, list[dict[str, object]]]:
+        rows = generate_transactions_detailed(20_000, 3, fraud_rate=0.1, shifted=shifted, label_noise=0.0)
+        grouped: dict[str, list[dict[str, object]]] = collections.defaultdict(list)
+        for row in rows:
+            grouped[row.typology].append(row.event)
+        return grouped
+
+    def night_share(events: list[dict[str, object]]) -> float:
+        return sum(int(e["timestamp"]) // 3_600_000 % 24 < 6 for e in events) / len(events)  # type: ignore[call-overload]
+
+    def shortest_gap_ms(events: list[dict[str, object]]) -> int:
+        times: dict[object, list[int]] = collections.defaultdict(list)
+        for e in events:
+            times[e["account_id"]].append(int(e["timestamp"]))  # type: ignore[call-overload]
+        return min(b - a for ts in times.values() for a, b in zip(sorted(ts), sorted(ts)[1:], strict=False))
+
+    normal, shifted = by_typology(False), by_typology(True)
+    assert night_share(normal["account_takeover"]) > 0.9 and night_share(shifted["account_takeover"]) < 0.5
+    assert (
+        shortest_gap_ms(normal["card_testing"])
+        < 360_000
+        <= 600_000
+        <= shortest_gap_ms(shifted["card_testing"])
+    )
 
 
 def test_event_ids_are_unique_and_rows_in_time_order(

@@ -13,7 +13,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[build,dev,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[cpu,build,dev,bench]"
 	touch $(STAMP)
 
 # Builds whichever model is missing (cached in ./models afterwards).

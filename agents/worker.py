@@ -21,7 +21,7 @@ from agents.web import Readiness, WebServer, install_web_server
 from pipeline.errors import StreamGuardError
 from pipeline.hotpath.artefacts import serving_model_path
 from pipeline.hotpath.fallback import TokenWeightFallback
-from pipeline.hotpath.inference import OnnxClassifier
+from pipeline.hotpath.inference import OnnxClassifier, onnxruntime_module
 from pipeline.kafka.security import aiokafka_security
 from pipeline.kafka.topics import ensure_topics, wait_for_broker
 from pipeline.observability.live import LiveState
@@ -32,6 +32,9 @@ from pipeline.settings import Settings
 from schemas import TextEvent, Transaction
 
 log = logging.getLogger(__name__)
+# At import, not at the first model load: without an ONNX Runtime the worker stops before it joins
+# its group, with one line naming the extra to install.
+onnxruntime_module()
 
 # How long a stopping worker waits for in-flight batches to be published and acknowledged.
 _DRAIN_TIMEOUT_S = 10.0

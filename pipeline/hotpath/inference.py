@@ -26,10 +26,12 @@ import statistics
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from pipeline.errors import StreamGuardError
 from pipeline.hotpath.artefacts import (
     EMBEDDING_OUTPUT,
     HEAD_FILE,
@@ -55,6 +57,25 @@ _WARM_UP_TEXT = (
     "the app keeps crashing after the latest update and support has not answered my ticket in three "
     "days, really disappointed with this service"
 )
+
+
+class OnnxRuntimeMissingError(StreamGuardError):
+    """Neither ``onnxruntime`` nor ``onnxruntime-gpu`` is installed (serving chooses one by extra)."""
+
+
+def onnxruntime_module() -> ModuleType:
+    """The installed ONNX Runtime (either package provides the ``onnxruntime`` module)."""
+    try:
+        import onnxruntime
+    except ModuleNotFoundError as exc:
+        if exc.name != "onnxruntime":
+            raise
+        raise OnnxRuntimeMissingError(
+            "no ONNX Runtime is installed: pip install 'streamguard[cpu]' (CPU) or "
+            "'streamguard[gpu]' (NVIDIA GPU, CUDA 12), never both"
+        ) from None
+    module: ModuleType = onnxruntime
+    return module
 
 
 def choose_providers(available: Sequence[str]) -> list[str]:
@@ -124,7 +145,7 @@ class OnnxClassifier:
         and a ``head.onnx`` keeps."""
         if cache_size is None:
             cache_size = DEFAULT_SCORE_CACHE_SIZE
-        import onnxruntime as ort
+        ort = onnxruntime_module()
 
         path = Path(model_path)
         if path.name == MODEL_FILE:

@@ -42,6 +42,7 @@ from pipeline.hotpath.artefacts import (
     missing_artefacts,
     read_meta,
 )
+from pipeline.hotpath.padding import length_groups
 from pipeline.hotpath.score_cache import ScoreCache
 from pipeline.hotpath.token_weights import load_token_weights
 from pipeline.hotpath.tokenize import MAX_POSITIONS, TextTokenizer
@@ -261,8 +262,7 @@ class OnnxClassifier:
             "attention_mask": batch.attention_mask,
             "features": np.zeros((len(texts), len(self.feature_names)), dtype=np.float32),
         }
-        (embeddings,) = self._session.run([EMBEDDING_OUTPUT], feeds)
-        return np.asarray(embeddings, dtype=np.float32)
+        return self._run_length_grouped(EMBEDDING_OUTPUT, feeds)
 
     def _feature_matrix(self, features: np.ndarray | None, rows: int) -> np.ndarray:
         if features is None:
@@ -282,8 +282,24 @@ class OnnxClassifier:
             feeds["features"] = self._feature_matrix(features, len(texts))
         if self.batch_independent and len(texts) > 1:
             return self._run_row_by_row(feeds)
-        (probabilities,) = self._session.run(["probabilities"], feeds)
-        return np.asarray(probabilities, dtype=np.float32)
+        return self._run_length_grouped("probabilities", feeds)
+
+    def _run_length_grouped(self, output: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """``output`` [B, ...] in input order, from one run per length group
+        (``pipeline.hotpath.padding``), each cut to its own longest text."""
+        lengths = feeds["attention_mask"].sum(axis=1)
+        result: np.ndarray | None = None
+        for rows in length_groups(lengths):
+            width = int(lengths[rows].max())
+            group = {name: value[rows] for name, value in feeds.items()}
+            group["input_ids"] = group["input_ids"][:, :width]
+            group["attention_mask"] = group["attention_mask"][:, :width]
+            (values,) = self._session.run([output], group)
+            if result is None:
+                result = np.empty((len(lengths), *values.shape[1:]), dtype=np.float32)
+            result[rows] = values
+        assert result is not None  # callers never pass an empty batch
+        return result
 
     def _run_row_by_row(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """One session run per text, each cut to its own length: no padding, no batch neighbours."""

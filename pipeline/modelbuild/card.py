@@ -14,9 +14,10 @@ _ENCODER = f"""## Encoder
 normalisation, as sentence-transformers computes it. Exported to ONNX (opset 17, dynamic batch and
 sequence axes), then dynamic int8 quantization with per-channel weights (onnxruntime). The head is
 appended in fp32 and was trained on the int8 encoder's own embeddings, so the served model computes
-what was evaluated. Texts are truncated to {{max_tokens}} tokens and padded to the longest in a batch. The
-worker runs a lane batch as true batches: the encoder once over the batch's descriptions not in its
-embedding cache (`STREAMGUARD_MODEL_CACHE_SIZE`; all of them with the cache off), the head once over
+what was evaluated. Texts are truncated to {{max_tokens}} tokens. The worker runs a lane batch as
+true batches: the encoder over the batch's descriptions not in its embedding cache
+(`STREAMGUARD_MODEL_CACHE_SIZE`; all of them with the cache off), grouped by token length so no run
+pads more than a quarter of its tokens, each group padded to its longest text; the head once over
 every row.
 """
 

@@ -104,4 +104,5 @@ def test_a_batch_independent_model_runs_one_text_per_call_at_its_own_length() ->
     assert session.call_shapes == [(1, length) for length in lengths]
     batched = FakeSession()
     _classifier(batched, cache_size=0, batch_independent=False).predict(texts)
-    assert batched.call_shapes == [(3, max(lengths))]  # one call, padded to the longest
+    # Padded runs by length group (pipeline.hotpath.padding): the long text alone, the short ones together.
+    assert batched.call_shapes == [(1, max(lengths)), (2, max(lengths[0], lengths[2]))]

@@ -61,3 +61,17 @@ def test_the_worker_without_an_onnx_runtime_stops_with_one_line_naming_the_extra
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert "streamguard[cpu]" in lines[0] and "streamguard[gpu]" in lines[0]
+
+
+def test_make_run_installs_the_serving_extra_only_and_make_test_adds_training() -> None:
+    def commands(target: str) -> str:
+        done = subprocess.run(
+            ["make", "-n", "-B", target], cwd=REPO, capture_output=True, text=True, timeout=60, check=True
+        )
+        return done.stdout
+
+    run = commands("run")
+    assert '-e ".[cpu]"' in run and "streamguard run" in run
+    assert "build" not in run.replace("streamguard run", "") and "models build" not in run
+    test = commands("test")
+    assert '-e ".[cpu,build,dev,bench]"' in test and "pytest" in test

@@ -29,7 +29,6 @@ _PARITY_SAMPLE = 32
 _OPTIONAL_FIELDS = ("channel", "country", "mcc")
 # Seed of each set: the build config's seed plus this offset (independent sets, reproducible).
 SEED_OFFSETS = {"train": 101, "val": 202, "test": 303, "test_shifted": 404}
-SHIFTED_SEED_OFFSET = SEED_OFFSETS["test_shifted"]
 
 
 def data_description(train: int, val: int, test: int, shifted: int, fraud_rate: float) -> str:
@@ -72,7 +71,7 @@ def build_fraud(staging: Path, context: BuildContext) -> dict[str, Any]:
             ),
             "test_shifted": load_transactions(
                 settings.shifted_rows,
-                seed=config.seed + SHIFTED_SEED_OFFSET,
+                seed=config.seed + SEED_OFFSETS["test_shifted"],
                 fraud_rate=settings.fraud_rate,
                 shifted=True,
             ),

@@ -22,15 +22,15 @@ from pipeline.hotpath.inference import OnnxClassifier
 from pipeline.modelbuild.card import render_model_card
 from pipeline.modelbuild.data import LabelledTransactions, load_transactions
 from pipeline.modelbuild.eval_metrics import binary_report
-from pipeline.modelbuild.fraud import SHIFTED_SEED_OFFSET, data_description
+from pipeline.modelbuild.fraud import SEED_OFFSETS, data_description
 from pipeline.modelbuild.model_writer import write_json
 
 BATCH = 64
 
 
-def served_fraud_scores(path: Path, data_rows: LabelledTransactions, *, threads: int = 2) -> np.ndarray:
-    """P(fraud) for each row, through the serving loader in batches, velocity replayed in time order."""
-    classifier = OnnxClassifier.load(path, threads=threads)
+def served_fraud_scores(classifier: OnnxClassifier, data_rows: LabelledTransactions) -> np.ndarray:
+    """P(fraud) for each row as the worker scores it: batches of ``BATCH``, velocity replayed in time
+    order as the worker's table would see the stream."""
     txs = data_rows.transactions
     velocities = replay_velocities(txs)
     return np.concatenate(
@@ -52,12 +52,13 @@ def rescore_shifted(model_dir: Path) -> dict[str, Any]:
     settings = config["fraud"]
     shifted = load_transactions(
         settings["shifted_rows"],
-        seed=config["seed"] + SHIFTED_SEED_OFFSET,
+        seed=config["seed"] + SEED_OFFSETS["test_shifted"],
         fraud_rate=settings["fraud_rate"],
         shifted=True,
     )
     before = meta["metrics"].get("test_shifted")
-    report = binary_report(shifted.labels, served_fraud_scores(path, shifted), settings["threshold"])
+    scores = served_fraud_scores(OnnxClassifier.load(path, threads=2), shifted)
+    report = binary_report(shifted.labels, scores, settings["threshold"])
     meta["metrics"]["test_shifted"] = report
     train, val, test = (settings[f"{name}_rows"] for name in ("train", "val", "test"))
     meta["data"]["description"] = data_description(

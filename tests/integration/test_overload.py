@@ -104,12 +104,15 @@ async def offer(bootstrap: str, topics: Topics, events: list[dict[str, object]],
 async def scores_of(broker: str, topics: Topics, ids: set[str], worker: WorkerProcess) -> dict[str, float]:
     """``timestamps.scored`` of each event in ``ids``, once all are published."""
     scored: dict[str, float] = {}
+    seen = 0
 
     def complete(records: list[ConsumerRecord]) -> bool:
-        for record in records:
+        nonlocal seen
+        for record in records[seen:]:  # ``collect`` passes every record so far: read each once
             value = orjson.loads(record.value)
             if value["event_id"] in ids:
                 scored.setdefault(value["event_id"], value["timestamps"]["scored"])
+        seen = len(records)
         return ids <= scored.keys()
 
     await collect(

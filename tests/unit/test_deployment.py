@@ -201,10 +201,6 @@ def pip_installs(stage: list[tuple[str, str]]) -> list[list[str]]:
     return found
 
 
-def requirement_names(args: list[str]) -> list[str]:
-    return [re.split(r"[<>=!~\[ ]", a, maxsplit=1)[0].lower() for a in args if not a.startswith("-")]
-
-
 def test_cpu_image_serves_the_shipped_models_with_the_cpu_extra_and_no_torch() -> None:
     (runtime,) = stages("Dockerfile")  # one stage: nothing is built or trained in the image
     assert runtime[0][1].startswith("python:3.11")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,6 +40,13 @@ onnxruntime_module()
 
 # How long a stopping worker waits for in-flight batches to be published and acknowledged.
 _DRAIN_TIMEOUT_S = 10.0
+# How long a worker whose lane died may take to shut down before it exits hard. A clean stop takes
+# about a second plus the drain; past this, a stop stuck in Faust or the broker client would leave
+# a process that scores nothing and never exits. Exiting hard loses nothing: what is not acknowledged
+# is consumed again by the restarted worker.
+_CRASH_EXIT_GRACE_S = 3 * _DRAIN_TIMEOUT_S
+# Exit status of a worker that had to be stopped hard after a lane failure (retriable, as a crash).
+_CRASH_EXIT_STATUS = 1
 
 
 @dataclass(frozen=True)
@@ -158,10 +167,20 @@ class LaneRunner(Service):
     are consumed again.
     """
 
-    def __init__(self, wirings: Sequence[ScoringWiring[Any]], readiness: Readiness, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        wirings: Sequence[ScoringWiring[Any]],
+        readiness: Readiness,
+        *,
+        exit_grace_s: float | None = _CRASH_EXIT_GRACE_S,
+        **kwargs: Any,
+    ) -> None:
+        """``exit_grace_s``: after a lane failure, end the process hard if it has not stopped within
+        this long (None: never; for a runner that is not the process's own)."""
         super().__init__(**kwargs)
         self.wirings = tuple(wirings)
         self.readiness = readiness
+        self.exit_grace_s = exit_grace_s
 
     async def on_start(self) -> None:
         for wiring in self.wirings:
@@ -170,6 +189,8 @@ class LaneRunner(Service):
 
     async def _lane_failed(self, reason: BaseException) -> None:
         self.readiness.set("lanes running", False)
+        if self.exit_grace_s is not None:
+            exit_hard_unless_stopped_within(self.exit_grace_s)
         await self.crash(reason)
 
     async def on_stop(self) -> None:
@@ -182,6 +203,26 @@ class LaneRunner(Service):
             )
         except TimeoutError:
             log.warning("stopped with batches still unconfirmed: they stay unacknowledged")
+
+
+def exit_hard_unless_stopped_within(grace_s: float) -> None:
+    """Start a daemon timer that ends the process if it is still running after ``grace_s``.
+
+    A thread, not a task: a shutdown stuck on the event loop must not be able to hold it back.
+    """
+
+    def exit_hard() -> None:
+        log.critical(
+            "the worker did not stop within %g s of a lane failure; exiting with status %d",
+            grace_s,
+            _CRASH_EXIT_STATUS,
+        )
+        logging.shutdown()
+        os._exit(_CRASH_EXIT_STATUS)
+
+    timer = threading.Timer(grace_s, exit_hard)
+    timer.daemon = True
+    timer.start()
 
 
 def _fallback(settings: Settings, kind: str) -> Callable[..., Any] | None:

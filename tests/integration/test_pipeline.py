@@ -220,7 +220,7 @@ async def test_a_lane_that_dies_crashes_the_worker_and_a_restart_loses_no_event(
     expected = {str(tx["event_id"]) for tx in txs}
     try:
         await produce_many(broker, topics.transactions, [keyed(tx) for tx in txs])
-        returncode = await asyncio.to_thread(faulty.proc.wait, 120)
+        returncode = await asyncio.to_thread(faulty.wait_for_exit, 180)
     finally:
         faulty.stop()
     log = faulty.log_path.read_text(errors="replace")

@@ -98,6 +98,14 @@ class WorkerProcess:
         self._log.close()
         return self.proc.returncode
 
+    def wait_for_exit(self, timeout_s: float) -> int:
+        """The exit status; if the worker is still running after ``timeout_s``, fail with its log."""
+        try:
+            return self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            tail = self.log_path.read_text(errors="replace")[-6000:]
+            raise AssertionError(f"worker still running after {timeout_s:.0f} s:\n{tail}") from None
+
     def assert_alive(self) -> None:
         if self.proc.poll() is not None:
             tail = self.log_path.read_text(errors="replace")[-3000:]

@@ -69,16 +69,8 @@ def build_worker(settings: Settings, bootstrap: str, *, transaction_partitions: 
     ``transaction_partitions``: what ``prepare_topics`` found (default: the configured count).
     """
     readiness = Readiness("models loaded", "lanes running")
-    fraud_model, fraud_warm = _load_and_warm_up(
-        settings, "fraud", settings.fraud_model, batch_independent=False
-    )
-    # Dynamic int8 quantisation scales activations per batch: sentiment scores moved by up to 0.2
-    # with their batch neighbours (3% of alert decisions flipped on replay). Scoring each text
-    # unpadded keeps them repeatable at about the same cost for mixed-length text. Fraud scores
-    # moved by < 0.003, so that model keeps true batches.
-    sentiment_model, sentiment_warm = _load_and_warm_up(
-        settings, "sentiment", settings.sentiment_model, batch_independent=True
-    )
+    fraud_model, fraud_warm = _load_and_warm_up(settings, "fraud", settings.fraud_model)
+    sentiment_model, sentiment_warm = _load_and_warm_up(settings, "sentiment", settings.sentiment_model)
     readiness.set("models loaded")
 
     rules = Rules.from_settings(settings)
@@ -234,14 +226,11 @@ def _fallback(settings: Settings, kind: str) -> Callable[..., Any] | None:
     return TokenWeightFallback.load(path, max_tokens=settings.max_tokens).predict
 
 
-def _load_and_warm_up(
-    settings: Settings, kind: str, name: str, *, batch_independent: bool
-) -> tuple[OnnxClassifier, dict[int, float]]:
+def _load_and_warm_up(settings: Settings, kind: str, name: str) -> tuple[OnnxClassifier, dict[int, float]]:
     model = OnnxClassifier.load(
         serving_model_path(settings.model_dir, name, kind),
         threads=settings.inference_threads,
         max_tokens=settings.max_tokens,
-        batch_independent=batch_independent,
         cache_size=settings.model_cache_size,
     )
     warm_up_ms = model.warm_up(settings.max_batch)

@@ -153,21 +153,20 @@ def mixed_scorer(
     from pipeline.records.scorers import FraudScorer, SentimentScorer
     from schemas import TextEvent, Transaction
 
-    def load(kind: str, batch_independent: bool) -> OnnxClassifier:
+    def load(kind: str) -> OnnxClassifier:
         name = settings.fraud_model if kind == "fraud" else settings.sentiment_model
         return OnnxClassifier.load(
             serving_model_path(settings.model_dir, name, kind),
             threads=settings.inference_threads,
             max_tokens=settings.max_tokens,
-            batch_independent=batch_independent,
             cache_size=cache_size,
         )
 
     rules = Rules.from_settings(settings)
-    # As agents.worker loads them: sentiment scores each text on its own (repeatable scores).
-    fraud_model = load("fraud", False)
+    # As agents.worker loads them.
+    fraud_model = load("fraud")
     fraud = FraudScorer(fraud_model, rules, settings)
-    sentiment = SentimentScorer(load("sentiment", True), rules, settings)
+    sentiment = SentimentScorer(load("sentiment"), rules, settings)
     # Feature values do not change what onnxruntime computes: zeros of the model's width keep the
     # floor independent of the feature code.
     inputs: dict[str, tuple[str, str]] = {}

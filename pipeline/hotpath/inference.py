@@ -4,19 +4,17 @@
 a batch of texts (and, for fraud, a feature matrix) into class probabilities. It is meant to be called
 from one inference worker thread: onnxruntime releases the GIL while it runs.
 
-Dynamic int8 quantizes activations with one scale per batch tensor, so a text's probabilities move a
-little with its batch neighbours and padding (measured on held-out tweets: mean |diff| 0.026, ~3% of
-sentiment alert decisions flip between batched and one-by-one scoring; transactions: < 0.004).
-``batch_independent=True`` runs each text on its own: deterministic scores that replay exactly. On
-mixed-length tweets that costs about the same as a padded batch (no padding work); on short,
-similar-length transaction texts it is ~1.7x slower. Being repeatable, such a model also keeps a
-bounded cache of scores by text (``pipeline.hotpath.score_cache``): a repeated text is not run again.
+Every graph a build ships is checked batch-independent (``meta.json`` ``batch_independent``): a
+text's probabilities scored alone and inside a batch differ by at most ``BATCH_TOLERANCE``. Static
+int8 gets there by fixing each activation scale at build time (``pipeline.modelbuild.quantize``);
+the dynamic int8 graphs shipped before moved a tweet's probabilities by up to 0.21 with its batch
+neighbours, so texts were run one per call. Batches now run as batches, grouped by token length
+(``pipeline.hotpath.padding``). A batch-independent model without features also keeps a bounded
+cache of scores by text (``pipeline.hotpath.score_cache``): a repeated text is not run again.
 
 A model with features (fraud) cannot cache scores: the same description comes with other amounts and
 another account history. When its directory has ``head.onnx`` it keeps text *embeddings* instead:
 only descriptions not seen recently run through the encoder, and the small head scores every row.
-An embedding is kept as first computed, in whatever batch it ran: dynamic int8 moves a transaction's
-score between batches anyway (measured B1 against B8: mean 0.0012, at most 0.06, no alert flipped).
 """
 
 from __future__ import annotations
@@ -48,7 +46,17 @@ from pipeline.hotpath.token_weights import load_token_weights
 from pipeline.hotpath.tokenize import MAX_POSITIONS, TextTokenizer
 from pipeline.records.masking import has_digit_or_mask
 
-__all__ = ["DEFAULT_SCORE_CACHE_SIZE", "ModelNotBuiltError", "OnnxClassifier", "choose_providers"]
+__all__ = [
+    "BATCH_TOLERANCE",
+    "DEFAULT_SCORE_CACHE_SIZE",
+    "ModelNotBuiltError",
+    "OnnxClassifier",
+    "choose_providers",
+]
+
+# How far a text's probabilities may move between being scored alone and inside any batch, for a
+# graph to count as batch-independent (checked by every build and by tests/unit/hotpath).
+BATCH_TOLERANCE = 1e-3
 
 # Texts whose scores are kept by a batch-independent model (a few MB at most).
 DEFAULT_SCORE_CACHE_SIZE = 4096
@@ -101,11 +109,9 @@ class OnnxClassifier:
         meta: dict[str, Any],
         token_weights: dict[str, float],
         *,
-        batch_independent: bool = False,
         cache_size: int = 0,
         head_session: Any = None,
     ) -> None:
-        self.batch_independent = batch_independent
         self._session = session
         self._head_session = head_session
         self._tokenizer = tokenizer
@@ -116,12 +122,14 @@ class OnnxClassifier:
         self.name = str(meta.get("name", self.kind))
         self.version = str(meta.get("version", "0"))
         self.feature_names = tuple(str(n) for n in meta.get("feature_names", ()))
+        # Verified by the build that wrote the graph (BATCH_TOLERANCE), never assumed.
+        self.batch_independent = meta.get("batch_independent") is True
         # The provider that really runs: a CUDA build may list CUDA yet fall back to CPU.
         self.provider = str(session.get_providers()[0])
         self._input_names = {i.name for i in session.get_inputs()}
         self._needs_features = "features" in self._input_names
         # Exact only when a text's score depends on the text alone: no batch neighbours, no features.
-        cacheable = batch_independent and not self._needs_features and cache_size > 0
+        cacheable = self.batch_independent and not self._needs_features and cache_size > 0
         self.cache = ScoreCache(cache_size) if cacheable else None
         # Exact for a model with features only through its head: embeddings depend on the text alone.
         embeds = head_session is not None and self._needs_features and cache_size > 0
@@ -136,7 +144,6 @@ class OnnxClassifier:
         *,
         threads: int = 2,
         max_tokens: int = 128,
-        batch_independent: bool = False,
         cache_size: int | None = None,
     ) -> OnnxClassifier:
         """Opens ``<model_dir>/<kind>`` (or its model.onnx); raises ModelNotBuiltError if unusable.
@@ -186,7 +193,6 @@ class OnnxClassifier:
             tokenizer,
             meta,
             token_weights,
-            batch_independent=batch_independent,
             cache_size=cache_size,
             head_session=head_session,
         )
@@ -280,8 +286,6 @@ class OnnxClassifier:
         }
         if self._needs_features:
             feeds["features"] = self._feature_matrix(features, len(texts))
-        if self.batch_independent and len(texts) > 1:
-            return self._run_row_by_row(feeds)
         return self._run_length_grouped("probabilities", feeds)
 
     def _run_length_grouped(self, output: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
@@ -300,17 +304,6 @@ class OnnxClassifier:
             result[rows] = values
         assert result is not None  # callers never pass an empty batch
         return result
-
-    def _run_row_by_row(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        """One session run per text, each cut to its own length: no padding, no batch neighbours."""
-        lengths = feeds["attention_mask"].sum(axis=1)
-        rows = []
-        for i, length in enumerate(lengths):
-            row = {name: value[i : i + 1] for name, value in feeds.items()}
-            row["input_ids"] = row["input_ids"][:, :length]
-            row["attention_mask"] = row["attention_mask"][:, :length]
-            rows.append(self._session.run(["probabilities"], row)[0])
-        return np.concatenate(rows).astype(np.float32, copy=False)
 
     def warm_up(self, max_batch: int) -> dict[int, float]:
         """Runs batch sizes 1, 4, 16 and ``max_batch`` a few times; median milliseconds per size."""

@@ -1,9 +1,9 @@
 """A bounded cache of model outputs by input text: class probabilities, or text embeddings.
 
 Monitoring text repeats (retweets, copy-pasted complaints, bot posts): a text scored once need not
-run through the encoder again. Scores are only exact for models scored batch-independently (each
-text on its own, no padding, no batch neighbours: ``OnnxClassifier(batch_independent=True)``),
-where the same text always gives the same probabilities. A model with features keeps embeddings
+run through the encoder again. Only a graph its build checked batch-independent (meta.json
+``batch_independent``: alone or in any batch, within ``BATCH_TOLERANCE``) gets a score cache, so a
+cached score is the one the text would get now. A model with features keeps embeddings
 instead (its head scores them with each event's features). Least recently used entries are dropped
 first. Used from one inference thread: not thread-safe.
 """

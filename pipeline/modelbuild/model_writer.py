@@ -2,9 +2,8 @@
 
 The check runs the serving loader (``OnnxClassifier``) on held-out inputs and compares with the
 head's numpy reference on the same embeddings, so a broken graph or tokenizer fails the build
-instead of production. Dynamic int8 quantizes activations with one scale per batch tensor, so a
-text's probabilities move slightly with its batch neighbours; the check compares one text at a
-time and reports the batch effect separately.
+instead of production. Then it scores the same texts as one batch and fails the build if any
+text moved by more than ``BATCH_TOLERANCE`` (static int8 keeps that at 0.0 here).
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ from pipeline.hotpath.artefacts import (
     TOKEN_WEIGHTS_FILE,
     TOKENIZER_FILE,
 )
-from pipeline.hotpath.inference import OnnxClassifier
+from pipeline.hotpath.inference import BATCH_TOLERANCE, OnnxClassifier
 from pipeline.hotpath.token_weights import METHOD, save_token_weights
 from pipeline.modelbuild.build_config import BuildContext
 from pipeline.modelbuild.card import render_model_card
@@ -37,6 +36,7 @@ from pipeline.modelbuild.compose import compose_model
 from pipeline.modelbuild.embed import OnnxEmbedder
 from pipeline.modelbuild.encoder import ENCODER_LICENSE, ENCODER_NAME
 from pipeline.modelbuild.heads import HeadWeights, head_probabilities
+from pipeline.modelbuild.quantize import STATIC_INT8_NOTE
 
 PARITY_TOLERANCE = 1e-4
 
@@ -80,7 +80,7 @@ def write_model(
         token_weights=token_weights,
         metrics=metrics,
         data=data,
-        encoder={"quantization": "onnxruntime quantize_dynamic, int8 per-channel weights; head fp32"},
+        encoder={"quantization": f"{STATIC_INT8_NOTE}; head fp32"},
         head={"hidden": _hidden_width(weights), "best_epoch": weights.best_epoch},
         parity=lambda: check_parity(staging, weights, context.embedder, *parity_inputs, config.threads),
         started=started,
@@ -146,7 +146,15 @@ def finish_model(
     write_json(staging / META_FILE, meta)
     (staging / MODEL_CARD_FILE).write_text(render_model_card(meta), encoding="utf-8")
 
-    meta["serving_parity"] = parity()
+    report = parity()
+    if report["batch_vs_single_max_abs_diff"] > BATCH_TOLERANCE:
+        raise RuntimeError(
+            f"{name}: a text's probabilities move by {report['batch_vs_single_max_abs_diff']} with its "
+            f"batch (at most {BATCH_TOLERANCE} allowed): the graph cannot be served as batches"
+        )
+    meta["serving_parity"] = report
+    # What OnnxClassifier reads to cache scores: true only of a graph this check passed.
+    meta["batch_independent"] = True
     meta["build_seconds"] = round(time.perf_counter() - started, 1)
     write_json(staging / META_FILE, meta)
     (staging / MODEL_CARD_FILE).write_text(render_model_card(meta), encoding="utf-8")
@@ -161,8 +169,8 @@ def check_parity(
     features: np.ndarray | None,
     threads: int,
 ) -> dict[str, float]:
-    """Served model vs trained head, one text at a time (no batch effects): must agree to float
-    precision. Then the batch effect itself: the same texts scored as one batch vs one by one."""
+    """Served model vs trained head, one text at a time: must agree to float precision. Then the
+    batch effect: the same texts scored as one batch vs one by one (finish_model bounds it)."""
     classifier = OnnxClassifier.load(staging, threads=threads)
     rows = range(len(texts))
     single = np.concatenate([classifier.predict([texts[i]], _row(features, i)) for i in rows])

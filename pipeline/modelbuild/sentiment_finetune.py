@@ -34,7 +34,7 @@ from pipeline.modelbuild.finetune import (
     predict_logits,
 )
 from pipeline.modelbuild.model_writer import finish_model, model_properties
-from pipeline.modelbuild.quantize import quantize_int8
+from pipeline.modelbuild.quantize import STATIC_INT8_NOTE, quantize_int8_static
 from pipeline.modelbuild.sentiment import (
     data_description,
     monitoring_text_metrics,
@@ -182,7 +182,12 @@ def ship_finetuned(
     work = staging.parent
     with step(f"{label}: export to ONNX and quantize to int8"):
         fp32_path = export_finetuned(net, work / f"{staging.name}.fp32.onnx", opset=OPSET)
-        int8_path = quantize_int8(fp32_path, work / f"{staging.name}.int8.onnx")
+        int8_path = quantize_int8_static(
+            fp32_path,
+            work / f"{staging.name}.int8.onnx",
+            context.tokenizer,
+            train.texts[: config.calibration_texts],
+        )
         model = onnx.load(str(int8_path))
         helper.set_model_props(model, model_properties("sentiment", name, config.version))
         onnx.save(model, str(staging / MODEL_FILE))
@@ -239,7 +244,7 @@ def ship_finetuned(
             data=data_description(tweets, train, val, test, config),
             encoder={
                 "training": encoder_training,
-                "quantization": "onnxruntime quantize_dynamic, int8 per-channel weights (encoder and head)",
+                "quantization": STATIC_INT8_NOTE,
             },
             head=head,
             parity=parity,

@@ -66,8 +66,8 @@ def test_model_cache_size_reaches_the_served_models(size: int | None, cached: bo
     shipped = Path(__file__).resolve().parents[2] / "models"
     sized = {} if size is None else {"model_cache_size": size}
     settings = load_settings(model_dir=shipped, **sized)
-    fraud, _ = _load_and_warm_up(settings, "fraud", settings.fraud_model, batch_independent=False)
-    sentiment, _ = _load_and_warm_up(settings, "sentiment", settings.sentiment_model, batch_independent=True)
+    fraud, _ = _load_and_warm_up(settings, "fraud", settings.fraud_model)
+    sentiment, _ = _load_and_warm_up(settings, "sentiment", settings.sentiment_model)
     caches = {**fraud.caches(), **sentiment.caches()}
     if cached:
         assert {name: cache.capacity for name, cache in caches.items()} == {

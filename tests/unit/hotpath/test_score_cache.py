@@ -63,11 +63,9 @@ class FakeSession:
 
 
 def _classifier(session: FakeSession, *, cache_size: int, batch_independent: bool = True) -> OnnxClassifier:
-    meta = {"kind": "sentiment", "labels": ["negative", "positive"]}
+    meta = {"kind": "sentiment", "labels": ["negative", "positive"], "batch_independent": batch_independent}
     tokenizer = TextTokenizer.from_file(TOKENIZER, max_tokens=64)
-    return OnnxClassifier(
-        session, tokenizer, meta, {}, batch_independent=batch_independent, cache_size=cache_size
-    )
+    return OnnxClassifier(session, tokenizer, meta, {}, cache_size=cache_size)
 
 
 @pytest.mark.skipif(not TOKENIZER.is_file(), reason="the shipped sentiment tokenizer is missing")
@@ -95,14 +93,12 @@ def test_no_cache_for_batched_models_or_warm_up() -> None:
 
 
 @pytest.mark.skipif(not TOKENIZER.is_file(), reason="the shipped sentiment tokenizer is missing")
-def test_a_batch_independent_model_runs_one_text_per_call_at_its_own_length() -> None:
-    """What the sentiment lane does with a batch (README, sentiment model cards): no padded batch."""
+def test_a_lane_batch_runs_as_padded_batches_grouped_by_length() -> None:
+    """What the sentiment lane does with a batch (README, model cards): no run per text."""
     texts = ["down", "the whole service has been down since this morning", "ok then"]
     lengths = [int(mask.sum()) for mask in TextTokenizer.from_file(TOKENIZER).encode(texts).attention_mask]
-    session = FakeSession()
-    _classifier(session, cache_size=0).predict(texts)
-    assert session.call_shapes == [(1, length) for length in lengths]
-    batched = FakeSession()
-    _classifier(batched, cache_size=0, batch_independent=False).predict(texts)
-    # Padded runs by length group (pipeline.hotpath.padding): the long text alone, the short ones together.
-    assert batched.call_shapes == [(1, max(lengths)), (2, max(lengths[0], lengths[2]))]
+    for batch_independent in (True, False):
+        session = FakeSession()
+        _classifier(session, cache_size=0, batch_independent=batch_independent).predict(texts)
+        # pipeline.hotpath.padding: the long text alone, the short ones together.
+        assert session.call_shapes == [(1, max(lengths)), (2, max(lengths[0], lengths[2]))]

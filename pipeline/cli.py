@@ -171,11 +171,12 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    """``models build|eval ...``: the model build's own parser, with the configured model dir."""
+    """``models build|eval|rescore|import ...``: the model build's own parser, with the configured
+    model dir."""
     from pipeline.modelbuild.__main__ import main as models_main
 
     argv = list(args.rest)
-    if argv and argv[0] in ("build", "eval") and "--model-dir" not in argv:
+    if argv and argv[0] in ("build", "eval", "rescore", "import") and "--model-dir" not in argv:
         argv += ["--model-dir", str(_settings().model_dir)]
     return models_main(argv)
 
@@ -236,8 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser(
         "models",
         add_help=False,
-        help="build or evaluate the classifiers: `models build [--smoke] [--force] [--sentiment "
-        "finetune|head] [--only KIND]`, `models eval [--measure]` (see `models --help`)",
+        help="build, evaluate or import classifiers: `models build [--smoke] [--force] [--sentiment "
+        "finetune|head] [--only KIND]`, `models eval [--measure]`, `models import DIR --name NAME` "
+        "(see `models --help`)",
     )
     models.set_defaults(func=cmd_models, takes_rest=True)
 

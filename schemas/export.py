@@ -51,14 +51,28 @@ class TopicSchema:
     adjust: Callable[[Schema], None] = field(default=lambda schema: None)
 
 
-def _one_kind(kind: str, labels: list[str]) -> Callable[[Schema], None]:
+# The texts lane serves any text classifier (``streamguard models import``): its labels are the model's.
+_MODEL_LABELS = (
+    "a label of the served text model, from its meta.json (the shipped sentiment models: "
+    + ", ".join(_SENTIMENT_LABELS)
+    + ")"
+)
+
+
+def _one_kind(kind: str, labels: list[str] | None) -> Callable[[Schema], None]:
+    """``labels`` None: whatever labels the served model has (described, not enumerated)."""
+
     def adjust(schema: Schema) -> None:
         properties = schema["properties"]
         properties["kind"] = {"const": kind, "type": "string"}
-        properties["label"] = {"enum": labels, "type": "string"}
+        properties["label"] = (
+            {"enum": labels, "type": "string"}
+            if labels
+            else {"description": _MODEL_LABELS, "minLength": 1, "type": "string"}
+        )
         properties["probabilities"] = {
             "description": "probability of each label, rounded to 6 decimals",
-            "propertyNames": {"enum": labels},
+            "propertyNames": {"enum": labels} if labels else {"minLength": 1},
             "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1},
             "type": "object",
         }
@@ -66,7 +80,7 @@ def _one_kind(kind: str, labels: list[str]) -> Callable[[Schema], None]:
     return adjust
 
 
-def _alert_of(kind: str, labels: list[str]) -> Callable[[Schema], None]:
+def _alert_of(kind: str, labels: list[str] | None) -> Callable[[Schema], None]:
     one_kind = _one_kind(kind, labels)
 
     def adjust(schema: Schema) -> None:
@@ -91,9 +105,10 @@ TOPICS: dict[str, TopicSchema] = {
     ),
     "scores.texts": TopicSchema(
         ScoreRecord,
-        "The sentiment score of one valid text; score is the probability of negative.",
+        "The score of one valid text by the served text model; score is the probability of its alert"
+        " class (negative for the shipped sentiment models).",
         "output",
-        _one_kind("sentiment", _SENTIMENT_LABELS),
+        _one_kind("sentiment", None),
     ),
     "alerts.fraud": TopicSchema(
         AlertRecord,
@@ -107,7 +122,7 @@ TOPICS: dict[str, TopicSchema] = {
         "A sentiment alert: the score record plus severity, reasons and the masked text event."
         " alert_id is the same when the event is replayed.",
         "output",
-        _alert_of("sentiment", _SENTIMENT_LABELS),
+        _alert_of("sentiment", None),
     ),
     "deadletter": TopicSchema(
         DeadLetterRecord,

@@ -33,8 +33,14 @@ class ScoreRecord(BaseModel):
 
     event_id: str
     kind: Kind
-    score: float = Field(ge=0, le=1, description="fraud probability, or probability of negative")
-    label: Literal["fraud", "legit", "negative", "neutral", "positive"]
+    score: float = Field(
+        ge=0, le=1, description="fraud probability, or the probability of the text model's alert class"
+    )
+    label: str = Field(
+        min_length=1,
+        description="fraud or legit; for texts, a label of the served model (ours: negative, neutral, "
+        "positive)",
+    )
     probabilities: dict[str, float]
     model: ModelInfo
     timestamps: Timestamps

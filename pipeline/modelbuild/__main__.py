@@ -1,6 +1,7 @@
 """``python -m pipeline.modelbuild build [--smoke] [--force] [--sentiment head|finetune] [--only TARGET]
 [--model-dir DIR]`` ``python -m pipeline.modelbuild eval [--model-dir DIR] [--measure]`` and
-``python -m pipeline.modelbuild rescore fraud [--model-dir DIR]``.
+``python -m pipeline.modelbuild rescore fraud [--model-dir DIR]`` and ``python -m pipeline.modelbuild
+import DIR --name NAME [--alert-class LABEL] [--threshold P] [--quantize int8|none] [--force]``.
 
 Targets: ``sentiment``, ``fraud`` (built by default when missing) and ``sentiment-student`` (the
 3-layer distilled sentiment model; only with ``--only sentiment-student``)."""
@@ -53,7 +54,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     rescore.add_argument("kind", choices=("fraud",), help="fraud: its shifted set (test_shifted)")
     rescore.add_argument("--model-dir", type=Path, default=Path("models"), help="default: ./models")
+    imported = sub.add_parser(
+        "import",
+        help="serve a text classifier in Hugging Face's ONNX layout (model.onnx, tokenizer.json, "
+        "config.json with id2label) on the texts lane",
+    )
+    imported.add_argument("source", type=Path, help="directory with model.onnx, tokenizer.json, config.json")
+    imported.add_argument("--name", required=True, help="model directory name under the model dir")
+    imported.add_argument("--alert-class", default=None, help="label to alert on (default: negative)")
+    imported.add_argument("--threshold", type=float, default=None, help="alert threshold on P(alert class)")
+    imported.add_argument(
+        "--quantize", choices=("int8", "none"), default="int8", help="default: int8 (static)"
+    )
+    imported.add_argument("--force", action="store_true", help="replace an existing model of that name")
+    imported.add_argument("--model-dir", type=Path, default=Path("models"), help="default: ./models")
     args = parser.parse_args(argv)
+
+    if args.command == "import":
+        return _import(args)
 
     if args.command == "rescore":
         from pipeline.modelbuild.rescore import rescore_shifted
@@ -89,6 +107,27 @@ def main(argv: list[str] | None = None) -> int:
     }
     json.dump(summary, sys.stdout, indent=2)
     print(f"\ntotal {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from pipeline.modelbuild.importer import ModelImportError, import_model
+
+    try:
+        model = import_model(
+            args.source,
+            args.model_dir,
+            name=args.name,
+            alert_class=args.alert_class,
+            threshold=args.threshold,
+            quantize=args.quantize,
+            force=args.force,
+        )
+    except ModelImportError as exc:
+        print(f"streamguard models import: {exc}", file=sys.stderr)
+        return 2
+    print(f"imported {model.path} (labels {', '.join(model.labels)}; alerts on {model.alert_class})")
+    print(f"serve it: STREAMGUARD_SENTIMENT_MODEL={args.name} streamguard run")
     return 0
 
 

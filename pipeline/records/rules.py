@@ -57,6 +57,8 @@ class Rules:
     severity_bands: Mapping[str, float]
     large_amount: float
     watch_terms: tuple[str, ...] = ()
+    # The served text model's alert label (its meta.json ``alert_class``): named in alert reasons.
+    sentiment_alert_class: str = "negative"
     _watch_pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -104,7 +106,7 @@ class Rules:
         return hits
 
     def sentiment(self, ev: TextEvent, score: float, drivers: Sequence[str]) -> list[RuleHit]:
-        """Rules for a scored text; ``score`` is P(negative). An empty list means no alert."""
+        """Rules for a scored text; ``score`` is P(alert class). An empty list means no alert."""
         if score < self.sentiment_threshold:
             return []
         severity = severity_for_score(score, self.severity_bands)
@@ -112,7 +114,7 @@ class Rules:
             RuleHit(
                 "sentiment.negative",
                 severity,
-                f"P(negative) {score:.3f} >= threshold {self.sentiment_threshold:g}",
+                f"P({self.sentiment_alert_class}) {score:.3f} >= threshold {self.sentiment_threshold:g}",
                 tuple(drivers),
             )
         ]
@@ -123,7 +125,7 @@ class Rules:
                     "sentiment.watch_term",
                     raise_severity(severity),
                     f"watch {'term' if len(terms) == 1 else 'terms'} "
-                    f"{', '.join(repr(term) for term in terms)} in a negative text",
+                    f"{', '.join(repr(term) for term in terms)} in a {self.sentiment_alert_class} text",
                     terms,
                 )
             )

@@ -13,11 +13,12 @@ drivers ``0958, 20, 7946``). The model itself still reads the text as sent.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
+from pipeline.errors import ConfigurationError
 from pipeline.features import model_inputs as features
 from pipeline.features.velocity import NO_HISTORY, Velocity
 from pipeline.records import payloads as records
@@ -162,16 +163,31 @@ class FraudScorer(Scorer[Transaction]):
 
 
 class SentimentScorer(Scorer[TextEvent]):
+    """Scores texts with whatever text classifier is served: its labels, its alert class
+    (meta.json ``alert_class``, "negative" for ours) and its threshold (meta.json ``threshold``)
+    unless STREAMGUARD_SENTIMENT_THRESHOLD is set."""
+
     def __init__(self, classifier: Classifier, rules: Rules, settings: Settings) -> None:
+        # Test doubles may carry no meta: they are our own sentiment models.
+        meta: dict[str, Any] = getattr(classifier, "meta", {})
+        alert_class = str(meta.get("alert_class", "negative"))
+        if alert_class not in classifier.labels:
+            raise ConfigurationError(
+                f"text model {classifier.name} has no label {alert_class!r} to alert on "
+                f"(labels: {', '.join(classifier.labels)})"
+            )
+        threshold = settings.sentiment_threshold
+        if "threshold" in meta and "sentiment_threshold" not in settings.model_fields_set:
+            threshold = float(meta["threshold"])
         super().__init__(
             classifier,
             score_topic=settings.topic_scores_texts,
             alert_topic=settings.topic_alerts_sentiment,
-            alert_class="negative",
-            threshold=settings.sentiment_threshold,
+            alert_class=alert_class,
+            threshold=threshold,
             sla_ms=settings.sla_ms,
         )
-        self._rules = rules
+        self._rules = replace(rules, sentiment_threshold=threshold, sentiment_alert_class=alert_class)
 
     def model_inputs(
         self, events: Sequence[TextEvent], contexts: Sequence[Any] | None = None

@@ -176,7 +176,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     from pipeline.modelbuild.__main__ import main as models_main
 
     argv = list(args.rest)
-    if argv and argv[0] in ("build", "eval", "rescore", "import") and "--model-dir" not in argv:
+    if argv and argv[0] in ("build", "eval", "rescore", "import", "train") and "--model-dir" not in argv:
         argv += ["--model-dir", str(_settings().model_dir)]
     return models_main(argv)
 

@@ -68,10 +68,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     imported.add_argument("--force", action="store_true", help="replace an existing model of that name")
     imported.add_argument("--model-dir", type=Path, default=Path("models"), help="default: ./models")
+    train = sub.add_parser("train", help="fine-tune the shipped encoder on your own labelled texts")
+    train.add_argument("--kind", choices=("sentiment",), required=True, help="sentiment: the texts lane")
+    train.add_argument("--data", type=Path, required=True, help='JSON lines of {"text": ..., "label": ...}')
+    train.add_argument("--name", required=True, help="model directory name under the model dir")
+    train.add_argument("--epochs", type=float, default=3.0, help="passes over the training split (default 3)")
+    train.add_argument("--alert-class", default=None, help="label to alert on (default: negative)")
+    train.add_argument("--max-steps", type=int, default=None, help=argparse.SUPPRESS)  # tests: a short run
+    train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    train.add_argument("--force", action="store_true", help="replace an existing model of that name")
+    train.add_argument("--model-dir", type=Path, default=Path("models"), help="default: ./models")
     args = parser.parse_args(argv)
 
     if args.command == "import":
         return _import(args)
+    if args.command == "train":
+        return _train(args)
 
     if args.command == "rescore":
         from pipeline.modelbuild.rescore import rescore_shifted
@@ -127,6 +139,35 @@ def _import(args: argparse.Namespace) -> int:
         print(f"streamguard models import: {exc}", file=sys.stderr)
         return 2
     print(f"imported {model.path} (labels {', '.join(model.labels)}; alerts on {model.alert_class})")
+    print(f"serve it: STREAMGUARD_SENTIMENT_MODEL={args.name} streamguard run")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from pipeline.modelbuild.train_custom import train_text_model
+    from pipeline.modelbuild.train_data import TrainingDataError, read_labelled_texts
+
+    try:
+        for problem in read_labelled_texts(args.data).problems:
+            print(f"{args.data}: skipped {problem}", file=sys.stderr)
+        meta = train_text_model(
+            args.data,
+            args.model_dir,
+            name=args.name,
+            epochs=args.epochs,
+            alert_class=args.alert_class,
+            progress=not args.no_progress,
+            max_steps=args.max_steps,
+            force=args.force,
+        )
+    except TrainingDataError as exc:
+        print(f"streamguard models train: {exc}", file=sys.stderr)
+        return 2
+    test = meta["metrics"]["test"]
+    print(
+        f"trained {args.model_dir / args.name}: test accuracy {test['accuracy']}, "
+        f"macro-F1 {test['macro_f1']} (n {test['n']}), {meta['training']['seconds_total']} s"
+    )
     print(f"serve it: STREAMGUARD_SENTIMENT_MODEL={args.name} streamguard run")
     return 0
 

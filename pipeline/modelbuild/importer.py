@@ -31,10 +31,10 @@ from pipeline.hotpath.artefacts import (
     TOKEN_WEIGHTS_FILE,
     TOKENIZER_FILE,
 )
-from pipeline.hotpath.inference import BATCH_TOLERANCE, OnnxClassifier
+from pipeline.hotpath.inference import BATCH_TOLERANCE
 from pipeline.hotpath.token_weights import save_token_weights
 from pipeline.hotpath.tokenize import TextTokenizer
-from pipeline.modelbuild.model_writer import write_json
+from pipeline.modelbuild.model_writer import batch_effect, write_json
 
 Quantize = Literal["int8", "none"]
 QUANTIZE_CHOICES: tuple[Quantize, ...] = ("int8", "none")
@@ -274,19 +274,13 @@ def _write(
         meta["threshold"] = threshold
     write_json(staging / META_FILE, meta)
     (staging / MODEL_CARD_FILE).write_text(_card(meta), encoding="utf-8")
-    batch_effect = _batch_effect(staging, texts[:32])
-    meta["imported"]["batch_vs_single_max_abs_diff"] = batch_effect
+    effect = batch_effect(staging, texts[:32])
+    meta["imported"]["batch_vs_single_max_abs_diff"] = effect
     # The score cache relies on this flag: set only when the check passed (OnnxClassifier).
-    meta["batch_independent"] = batch_effect <= BATCH_TOLERANCE
+    meta["batch_independent"] = effect <= BATCH_TOLERANCE
     write_json(staging / META_FILE, meta)
     (staging / MODEL_CARD_FILE).write_text(_card(meta), encoding="utf-8")
     return meta
-
-
-def _batch_effect(staging: Path, texts: list[str]) -> float:
-    classifier = OnnxClassifier.load(staging, threads=2, cache_size=0)
-    alone = np.concatenate([classifier.predict([text]) for text in texts])
-    return round(float(np.max(np.abs(classifier.predict(texts) - alone))), 7)
 
 
 def _card(meta: dict[str, Any]) -> str:

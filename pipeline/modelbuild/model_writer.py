@@ -189,6 +189,14 @@ def check_parity(
     }
 
 
+def batch_effect(path: Path, texts: list[str]) -> float:
+    """Largest probability change of a text between being scored alone and in one batch of ``texts``
+    (the serving loader, no cache): what ``meta.json`` ``batch_independent`` is decided on."""
+    classifier = OnnxClassifier.load(path, threads=2, cache_size=0)
+    alone = np.concatenate([classifier.predict([text]) for text in texts])
+    return round(float(np.max(np.abs(classifier.predict(texts) - alone))), 7)
+
+
 def _row(features: np.ndarray | None, i: int) -> np.ndarray | None:
     return None if features is None else features[i : i + 1]
 

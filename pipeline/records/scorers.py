@@ -130,17 +130,27 @@ class Scorer(Generic[E]):
         return out
 
 
+def served_threshold(classifier: Classifier, settings: Settings, setting: str) -> float:
+    """The model's own threshold (meta.json ``threshold``) unless the setting was given."""
+    # Test doubles may carry no meta: they are our own models, which state no threshold.
+    meta: dict[str, Any] = getattr(classifier, "meta", {})
+    if "threshold" in meta and setting not in settings.model_fields_set:
+        return float(meta["threshold"])
+    return float(getattr(settings, setting))
+
+
 class FraudScorer(Scorer[Transaction]):
     def __init__(self, classifier: Classifier, rules: Rules, settings: Settings) -> None:
+        threshold = served_threshold(classifier, settings, "fraud_threshold")
         super().__init__(
             classifier,
             score_topic=settings.topic_scores_transactions,
             alert_topic=settings.topic_alerts_fraud,
             alert_class="fraud",
-            threshold=settings.fraud_threshold,
+            threshold=threshold,
             sla_ms=settings.sla_ms,
         )
-        self._rules = rules
+        self._rules = replace(rules, fraud_threshold=threshold)
 
     def model_inputs(
         self, events: Sequence[Transaction], contexts: Sequence[Any] | None = None
@@ -176,9 +186,7 @@ class SentimentScorer(Scorer[TextEvent]):
                 f"text model {classifier.name} has no label {alert_class!r} to alert on "
                 f"(labels: {', '.join(classifier.labels)})"
             )
-        threshold = settings.sentiment_threshold
-        if "threshold" in meta and "sentiment_threshold" not in settings.model_fields_set:
-            threshold = float(meta["threshold"])
+        threshold = served_threshold(classifier, settings, "sentiment_threshold")
         super().__init__(
             classifier,
             score_topic=settings.topic_scores_texts,

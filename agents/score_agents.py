@@ -105,7 +105,12 @@ class ScoringWiring(Generic[E]):
         self._consumed = self.metrics.consumed(topic)
         classifier = scorer.classifier
         self.metrics.set_model_info(
-            scorer.kind, name=classifier.name, version=classifier.version, provider=classifier.provider
+            scorer.kind,
+            name=classifier.name,
+            version=classifier.version,
+            provider=classifier.provider,
+            # Test doubles and other classifiers may not say.
+            gpu_fallback=getattr(classifier, "gpu_fallback", None),
         )
         # Test doubles and other classifiers may keep no cache.
         for name, cache in getattr(classifier, "caches", dict)().items():

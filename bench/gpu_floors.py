@@ -28,25 +28,22 @@ from typing import Any
 import numpy as np
 
 from bench.stats import percentile
-from pipeline.hotpath.artefacts import MODEL_FILE, TOKENIZER_FILE, read_meta
+from pipeline.hotpath.artefacts import GPU_MODEL_FILE, MODEL_FILE, TOKENIZER_FILE, read_meta
+from pipeline.hotpath.inference import BATCH_TOLERANCE, CUDA_PROVIDER
 from pipeline.hotpath.tokenize import MAX_POSITIONS, TextTokenizer
 
 log = logging.getLogger(__name__)
 
-CUDA_PROVIDER = "CUDAExecutionProvider"
-CPU_PROVIDER = "CPUExecutionProvider"
-# The graph a model build writes for CUDA beside the int8 CPU graph (issue 18, part 2). Until a
-# build writes one, the CUDA provider runs ``model.onnx``: ``graph_for`` says so in the log.
-GPU_MODEL_FILE = "model.gpu.onnx"
 GPU_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128)
 INDEPENDENCE_SIZES = (2, 4, 8, 16, 32)
 # Largest probability difference between a text scored alone and inside a batch (issue 18).
-INDEPENDENCE_TOLERANCE = 1e-3
+INDEPENDENCE_TOLERANCE = BATCH_TOLERANCE
 
 
 def graph_for(model_path: Path, provider: str) -> Path:
-    """The graph file a worker serves from ``model_path`` on ``provider``: ``model.gpu.onnx`` on
-    CUDA when the build wrote one, else ``model.onnx`` (for CUDA with a logged note)."""
+    """The graph to measure on ``provider``: ``model.gpu.onnx`` on CUDA when the model directory has
+    one, else ``model.onnx`` (for CUDA with a logged note: a worker would serve that graph on CPU,
+    ``pipeline.hotpath.inference.choose_graphs``; the check still shows what CUDA makes of it)."""
     if provider == CUDA_PROVIDER:
         gpu_graph = Path(model_path) / GPU_MODEL_FILE
         if gpu_graph.is_file():

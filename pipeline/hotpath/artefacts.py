@@ -34,6 +34,9 @@ META_FILE = "meta.json"
 TOKEN_WEIGHTS_FILE = "token_weights.json"
 MODEL_CARD_FILE = "MODEL_CARD.md"
 ARTEFACTS = (MODEL_FILE, TOKENIZER_FILE, META_FILE, TOKEN_WEIGHTS_FILE, MODEL_CARD_FILE)
+# Optional: the graph for the CUDA execution provider (float weights and kernels). The int8 graph's
+# integer kernels are CPU kernels, so it is only ever given to the CPU provider.
+GPU_MODEL_FILE = "model.gpu.onnx"
 # Optional, beside a model with features: its head alone (embedding + features -> probabilities), so
 # the embedding of a text seen before is not computed again (``pipeline.modelbuild.compose.split_head``).
 HEAD_FILE = "head.onnx"

@@ -20,6 +20,7 @@ only descriptions not seen recently run through the encoder, and the small head 
 from __future__ import annotations
 
 import functools
+import logging
 import statistics
 import time
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ import numpy as np
 from pipeline.errors import StreamGuardError
 from pipeline.hotpath.artefacts import (
     EMBEDDING_OUTPUT,
+    GPU_MODEL_FILE,
     HEAD_FILE,
     MODEL_FILE,
     TOKEN_WEIGHTS_FILE,
@@ -46,12 +48,14 @@ from pipeline.hotpath.token_weights import load_token_weights
 from pipeline.hotpath.tokenize import MAX_POSITIONS, TextTokenizer
 from pipeline.records.masking import has_digit_or_mask
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "BATCH_TOLERANCE",
     "DEFAULT_SCORE_CACHE_SIZE",
     "ModelNotBuiltError",
     "OnnxClassifier",
-    "choose_providers",
+    "choose_graphs",
 ]
 
 # How far a text's probabilities may move between being scored alone and inside any batch, for a
@@ -87,11 +91,37 @@ def onnxruntime_module() -> ModuleType:
     return module
 
 
-def choose_providers(available: Sequence[str]) -> list[str]:
-    """CUDA first when this onnxruntime build lists it, CPU always as the fallback."""
-    if "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
+CUDA_PROVIDER = "CUDAExecutionProvider"
+CPU_PROVIDER = "CPUExecutionProvider"
+
+
+def choose_graphs(path: Path, available: Sequence[str]) -> tuple[list[tuple[Path, list[str]]], str | None]:
+    """The (graph, providers) to try in order, and why the GPU is not tried (None: it is, or there
+    is no CUDA provider). The GPU graph goes to CUDA; the int8 graph only ever to the CPU provider."""
+    cpu = (path / MODEL_FILE, [CPU_PROVIDER])
+    if CUDA_PROVIDER not in available:
+        return [cpu], None
+    if not (path / GPU_MODEL_FILE).is_file():
+        return [cpu], f"no {GPU_MODEL_FILE} beside the int8 graph"
+    return [(path / GPU_MODEL_FILE, [CUDA_PROVIDER, CPU_PROVIDER]), cpu], None
+
+
+def _open_session(ort: ModuleType, path: Path, options: Any) -> tuple[Any, str | None]:
+    """The first graph whose session really runs on the provider it was meant for, and the reason
+    a CUDA provider that is present was not used (None when it was, or when there is none)."""
+    graphs, reason = choose_graphs(path, ort.get_available_providers())
+    for graph, providers in graphs:
+        if providers[0] != CUDA_PROVIDER:
+            return ort.InferenceSession(str(graph), options, providers=providers), reason
+        try:
+            session = ort.InferenceSession(str(graph), options, providers=providers)
+        except Exception as exc:  # onnxruntime's own exception types
+            reason = f"the CUDA session failed: {exc}"
+            continue
+        if session.get_providers()[0] == CUDA_PROVIDER:
+            return session, None
+        reason = "the CUDA provider did not load (onnxruntime fell back to CPU)"
+    raise AssertionError("choose_graphs always ends with the CPU graph")
 
 
 class OnnxClassifier:
@@ -126,6 +156,8 @@ class OnnxClassifier:
         self.batch_independent = meta.get("batch_independent") is True
         # The provider that really runs: a CUDA build may list CUDA yet fall back to CPU.
         self.provider = str(session.get_providers()[0])
+        # Why a CUDA provider that is installed is not serving this model (None: it is, or none is).
+        self.gpu_fallback: str | None = None
         self._input_names = {i.name for i in session.get_inputs()}
         self._needs_features = "features" in self._input_names
         # Exact only when a text's score depends on the text alone: no batch neighbours, no features.
@@ -173,9 +205,7 @@ class OnnxClassifier:
         # per text) and the spinning thread delayed everything else.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            session = ort.InferenceSession(
-                str(path / MODEL_FILE), options, providers=choose_providers(ort.get_available_providers())
-            )
+            session, gpu_fallback = _open_session(ort, path, options)
             tokenizer = TextTokenizer.from_file(
                 path / TOKENIZER_FILE, max_tokens=min(max_tokens, MAX_POSITIONS)
             )
@@ -197,6 +227,13 @@ class OnnxClassifier:
             head_session=head_session,
         )
         classifier._check_outputs(path)
+        classifier.gpu_fallback = gpu_fallback
+        if gpu_fallback is not None:
+            log.warning(
+                "%s: a CUDA provider is installed but the model runs on CPU, int8 graph: %s",
+                path.name,
+                gpu_fallback,
+            )
         return classifier
 
     def caches(self) -> dict[str, ScoreCache]:

@@ -219,6 +219,12 @@ class Metrics:
             ["kind", "name", "version", "provider"],
             registry=r,
         )
+        self.gpu_fallback = Gauge(
+            f"{PREFIX}_model_gpu_fallback",
+            "1 when a CUDA provider is installed but the kind's model runs on CPU, with the reason",
+            ["kind", "reason"],
+            registry=r,
+        )
         self._caches = _CacheCollector()
         r.register(self._caches)
         self._kinds: dict[str, KindMetrics] = {}
@@ -249,8 +255,12 @@ class Metrics:
         """One record to ``topic`` whose delivery failed (rare: no bound child kept)."""
         self.publish_failures.labels(topic).inc()
 
-    def set_model_info(self, kind: str, *, name: str, version: str, provider: str) -> None:
+    def set_model_info(
+        self, kind: str, *, name: str, version: str, provider: str, gpu_fallback: str | None = None
+    ) -> None:
         self.model_info.labels(kind, name, version, provider).set(1)
+        if gpu_fallback is not None:
+            self.gpu_fallback.labels(kind, gpu_fallback).set(1)
 
     def track_cache(self, kind: str, name: str, cache: CountingCache) -> None:
         """Export ``cache``'s counts (``name``: "scores" or "embeddings"), read at every scrape.

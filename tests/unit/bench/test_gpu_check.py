@@ -19,9 +19,6 @@ import pytest
 from bench.floors import ModelFloor
 from bench.gpu_check import EXIT_NO_CUDA, CudaProbe, lane_inputs, probe_cuda
 from bench.gpu_floors import (
-    CPU_PROVIDER,
-    CUDA_PROVIDER,
-    GPU_MODEL_FILE,
     INDEPENDENCE_TOLERANCE,
     GraphRunner,
     batch_floors,
@@ -32,7 +29,8 @@ from bench.gpu_floors import (
 from bench.gpu_report import write_gpu_report
 from bench.results import BenchResults, RateResult
 from bench.stats import LatencySummary, summarize_run
-from pipeline.hotpath.artefacts import MODEL_FILE, TOKENIZER_FILE, read_meta
+from pipeline.hotpath.artefacts import GPU_MODEL_FILE, MODEL_FILE, TOKENIZER_FILE, read_meta
+from pipeline.hotpath.inference import CPU_PROVIDER, CUDA_PROVIDER
 
 REPO = Path(__file__).resolve().parents[3]
 MODELS = REPO / "models"

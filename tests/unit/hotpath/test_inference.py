@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.hotpath.artefacts import is_built
-from pipeline.hotpath.inference import BATCH_TOLERANCE, ModelNotBuiltError, OnnxClassifier, choose_providers
+from pipeline.hotpath.artefacts import GPU_MODEL_FILE, MODEL_FILE, is_built
+from pipeline.hotpath.inference import BATCH_TOLERANCE, ModelNotBuiltError, OnnxClassifier, choose_graphs
 from tests.unit.modelbuild.smoke import REPO_MODELS, smoke_model_dir
 
 NEGATIVE = "This is the worst airline ever. Flight cancelled, lost my bag, rude staff, never again."
@@ -22,12 +22,40 @@ def test_missing_directory_raises_model_not_built(tmp_path: Path) -> None:
     assert "streamguard models build" in str(info.value)
 
 
-def test_cuda_first_only_when_listed() -> None:
-    assert choose_providers(["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
-    assert choose_providers(["CUDAExecutionProvider", "CPUExecutionProvider"]) == [
-        "CUDAExecutionProvider",
-        "CPUExecutionProvider",
-    ]
+CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
+
+
+def test_the_int8_graph_only_ever_goes_to_the_cpu_provider(tmp_path: Path) -> None:
+    int8, gpu = tmp_path / MODEL_FILE, tmp_path / GPU_MODEL_FILE
+    assert choose_graphs(tmp_path, [CPU]) == ([(int8, [CPU])], None)
+    graphs, reason = choose_graphs(tmp_path, [CUDA, CPU])
+    assert graphs == [(int8, [CPU])] and reason == f"no {GPU_MODEL_FILE} beside the int8 graph"
+    gpu.write_bytes(b"")
+    assert choose_graphs(tmp_path, [CUDA, CPU]) == ([(gpu, [CUDA, CPU]), (int8, [CPU])], None)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Specified provider 'CUDAExecutionProvider' is not in available")
+def test_a_cuda_provider_that_does_not_load_falls_back_to_the_int8_graph_on_cpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same code a GPU machine runs: onnxruntime is told CUDA is available, the CPU build then
+    falls back to CPU for the GPU graph, and the classifier notices and serves the int8 graph."""
+    import onnxruntime
+
+    model = tmp_path / "sentiment"
+    shutil.copytree(REPO_MODELS / "sentiment", model)
+    shutil.copyfile(model / MODEL_FILE, model / GPU_MODEL_FILE)  # stands in for the float graph
+    (model / MODEL_FILE).write_bytes(b"")  # would fail if loaded: proves which graph served
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: [CUDA, CPU])
+    with pytest.raises(ModelNotBuiltError, match="cannot load artefacts"):
+        OnnxClassifier.load(model, threads=1)  # fell back to the (broken) int8 graph
+    shutil.copyfile(model / GPU_MODEL_FILE, model / MODEL_FILE)
+    with caplog.at_level("WARNING"):
+        classifier = OnnxClassifier.load(model, threads=1)
+    assert classifier.provider == CPU
+    assert classifier.gpu_fallback == "the CUDA provider did not load (onnxruntime fell back to CPU)"
+    assert "runs on CPU, int8 graph" in caplog.text
 
 
 @pytest.fixture(scope="module")

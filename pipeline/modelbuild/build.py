@@ -129,9 +129,8 @@ def _prepare_context(
         fp32 = export_encoder(work / "encoder.fp32.onnx")
     with reporter.step("encoder: int8 static quantization, calibrated on transaction texts"):
         int8 = quantize_int8_static(fp32, work / "encoder.int8.onnx", tokenizer, _encoder_calibration(config))
-    fp32.unlink()
     embedder = OnnxEmbedder(int8, tokenizer, threads=config.threads)
-    return BuildContext(config, smoke, int8, tokenizer, embedder, reporter)
+    return BuildContext(config, smoke, int8, fp32, tokenizer, embedder, reporter)
 
 
 def _encoder_calibration(config: BuildConfig) -> list[str]:

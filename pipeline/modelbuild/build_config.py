@@ -159,6 +159,7 @@ class BuildContext:
     config: BuildConfig
     smoke: bool
     encoder_int8: Path
+    encoder_fp32: Path  # what the GPU graphs are composed on (pipeline.modelbuild.gpu_graph)
     tokenizer: TextTokenizer
     embedder: OnnxEmbedder
     progress: BuildProgress

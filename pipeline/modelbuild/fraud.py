@@ -20,6 +20,7 @@ from pipeline.hotpath.token_weights import log_odds_weights
 from pipeline.modelbuild.build_config import BuildContext
 from pipeline.modelbuild.data import LabelledTransactions, load_transactions
 from pipeline.modelbuild.eval_metrics import binary_report, roc_auc
+from pipeline.modelbuild.gpu_graph import write_fraud_gpu_graph
 from pipeline.modelbuild.heads import HeadConfig, head_probabilities, train_head
 from pipeline.modelbuild.model_writer import write_model
 from schemas.transaction import Transaction
@@ -138,6 +139,15 @@ def build_fraud(staging: Path, context: BuildContext) -> dict[str, Any]:
         "missing_field_rate": settings.missing_field_rate,
         "seeds": {name: config.seed + offset for name, offset in SEED_OFFSETS.items()},
     }
+    with step("fraud: GPU graph (fp16, or fp32 where fp16 loses accuracy)"):
+        metrics["gpu_graph"] = write_fraud_gpu_graph(
+            staging,
+            context.encoder_fp32,
+            weights,
+            context.tokenizer,
+            (texts["test"], features["test"], y["test"]),
+            config.threads,
+        )
     sample = slice(0, min(_PARITY_SAMPLE, len(texts["test"])))
     with step("fraud: compose, write and verify"):
         return write_model(

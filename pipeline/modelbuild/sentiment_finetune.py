@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from pipeline.hotpath.artefacts import LABELS, MODEL_FILE
+from pipeline.hotpath.artefacts import GPU_MODEL_FILE, LABELS, MODEL_FILE
 from pipeline.hotpath.inference import OnnxClassifier
 from pipeline.hotpath.tokenize import TextTokenizer
 from pipeline.modelbuild.build_config import BuildContext
@@ -33,6 +33,7 @@ from pipeline.modelbuild.finetune import (
     planned_steps,
     predict_logits,
 )
+from pipeline.modelbuild.gpu_graph import keep_fp16_or_fp32, write_fp16
 from pipeline.modelbuild.model_writer import finish_model, model_properties
 from pipeline.modelbuild.quantize import STATIC_INT8_NOTE, quantize_int8_static
 from pipeline.modelbuild.sentiment import (
@@ -207,6 +208,11 @@ def ship_finetuned(
         }
         metrics.update(monitoring_text_metrics(context, int8))
         metrics.update(extra_metrics or {})
+
+    with step(f"{label}: GPU graph (fp16, or fp32 where fp16 loses accuracy)"):
+        gpu_path = write_fp16(fp32_path, staging / GPU_MODEL_FILE)
+        test_fp16 = OnnxProbabilities(gpu_path, context.tokenizer, config.threads)(test.texts)
+        metrics["gpu_graph"] = keep_fp16_or_fp32(fp32_path, gpu_path, test.labels, test_fp32, test_fp16)
         reference = predict_logits(net, context.tokenizer, test.texts[:_PARITY_SAMPLE])
 
     with step(f"{label}: token weights"):

@@ -1,4 +1,5 @@
-"""Every shipped graph scores a text the same alone and inside any batch (issue: true batching).
+"""Every shipped graph, int8 (CPU) and GPU (here on the CPU provider), scores a text the same alone
+and inside any batch (issue: true batching).
 
 Over the build's whole test split: each text scored alone, then the split shuffled and cut into
 batches of 2-32 texts of mixed lengths, scored as the worker scores a lane batch (grouped by token
@@ -13,7 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.hotpath.artefacts import is_complete, read_meta
+from pipeline.hotpath.artefacts import (
+    GPU_MODEL_FILE,
+    MODEL_FILE,
+    TOKEN_WEIGHTS_FILE,
+    TOKENIZER_FILE,
+    is_complete,
+    read_meta,
+)
 from pipeline.hotpath.inference import BATCH_TOLERANCE, OnnxClassifier
 from tests.unit.modelbuild.shipped import recreate_test_split
 from tests.unit.modelbuild.smoke import REPO_MODELS
@@ -70,13 +78,30 @@ def _max_batch_effect(classifier: OnnxClassifier, texts: list[str], features: np
     return worst
 
 
+def _gpu_graph_on_cpu(model: Path) -> OnnxClassifier:
+    """The shipped GPU graph behind the serving classifier, on the CPU provider (no GPU here)."""
+    import onnxruntime as ort
+
+    from pipeline.hotpath.token_weights import load_token_weights
+    from pipeline.hotpath.tokenize import TextTokenizer
+
+    session = ort.InferenceSession(str(model / GPU_MODEL_FILE), providers=["CPUExecutionProvider"])
+    meta = read_meta(model)
+    tokenizer = TextTokenizer.from_file(model / TOKENIZER_FILE, max_tokens=meta["max_tokens"])
+    return OnnxClassifier(session, tokenizer, meta, load_token_weights(model / TOKEN_WEIGHTS_FILE))
+
+
+@pytest.mark.parametrize("graph", [MODEL_FILE, GPU_MODEL_FILE])
 @pytest.mark.parametrize("name", ["sentiment", "sentiment-student", "fraud"])
-def test_a_shipped_graph_scores_a_text_the_same_alone_and_in_any_batch(name: str) -> None:
+def test_a_shipped_graph_scores_a_text_the_same_alone_and_in_any_batch(name: str, graph: str) -> None:
     kind = "fraud" if name == "fraud" else "sentiment"
     model = REPO_MODELS / name
-    if not is_complete(model, kind):
-        pytest.skip(f"no shipped {name} model at {model} (python -m pipeline.modelbuild build)")
-    classifier = OnnxClassifier.load(model, threads=2, cache_size=0)
+    if not is_complete(model, kind) or not (model / graph).is_file():
+        pytest.skip(f"no shipped {name} {graph} at {model} (python -m pipeline.modelbuild build)")
+    if graph == MODEL_FILE:
+        classifier = OnnxClassifier.load(model, threads=2, cache_size=0)
+    else:
+        classifier = _gpu_graph_on_cpu(model)
     if kind == "fraud":
         texts, features = _fraud_test_rows(model)
     else:
@@ -84,6 +109,6 @@ def test_a_shipped_graph_scores_a_text_the_same_alone_and_in_any_batch(name: str
         features = None
     assert len(texts) > 2000  # the whole split, not a sample
     worst = _max_batch_effect(classifier, texts, features)
-    print(f"\n{name}: {len(texts):,} test texts, max |batched - alone| {worst:.2e}")
+    print(f"\n{name} {graph}: {len(texts):,} test texts, max |batched - alone| {worst:.2e}")
     assert worst <= BATCH_TOLERANCE
     assert classifier.batch_independent  # meta.json says so, and the cache relies on it

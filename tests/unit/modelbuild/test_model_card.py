@@ -27,3 +27,14 @@ def test_a_card_states_the_batch_effect_its_build_measured(name: str) -> None:
     measured = meta["serving_parity"]["batch_vs_single_max_abs_diff"]
     assert f"max |diff| {measured} (the build fails above 0.001)" in card
     assert meta["batch_independent"] is True
+
+
+@pytest.mark.parametrize("name", ["fraud", "sentiment", "sentiment-student"])
+def test_a_shipped_model_has_a_gpu_graph_whose_precision_the_card_justifies(name: str) -> None:
+    """fp16 only where it loses at most half a point of test accuracy against fp32, else fp32."""
+    meta = orjson.loads((SHIPPED / name / "meta.json").read_bytes())
+    gpu = meta["metrics"]["gpu_graph"]
+    assert (SHIPPED / name / gpu["file"]).is_file()
+    assert gpu["precision"] == ("fp16" if abs(gpu["fp16_accuracy_delta_points"]) <= 0.5 else "fp32")
+    card = " ".join((SHIPPED / name / "MODEL_CARD.md").read_text().split())
+    assert f"gpu graph: file {gpu['file']}, precision {gpu['precision']}" in card

@@ -35,6 +35,7 @@ from pipeline.hotpath.inference import BATCH_TOLERANCE
 from pipeline.hotpath.token_weights import save_token_weights
 from pipeline.hotpath.tokenize import TextTokenizer
 from pipeline.modelbuild.model_writer import batch_effect, write_json
+from pipeline.modelbuild.onnx_scoring import OnnxProbabilities
 
 Quantize = Literal["int8", "none"]
 QUANTIZE_CHOICES: tuple[Quantize, ...] = ("int8", "none")
@@ -190,18 +191,6 @@ def _sample_texts() -> list[str]:
     return [str(event["text"]) for event in generate_texts(_SAMPLE_TEXTS, seed=_SAMPLE_SEED)]
 
 
-def _probabilities(path: Path, tokenizer: TextTokenizer, texts: list[str]) -> np.ndarray:
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    rows = []
-    for text in texts:
-        batch = tokenizer.encode([text])
-        feeds = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
-        rows.append(session.run(["probabilities"], feeds)[0])
-    return np.concatenate(rows)
-
-
 def _write(
     staging: Path,
     source: Path,
@@ -225,13 +214,13 @@ def _write(
     onnx.save(_served_graph(graph, token_type_ids), str(fp32))
     try:
         try:
-            reference = _probabilities(fp32, tokenizer, texts)
+            reference = OnnxProbabilities(fp32, tokenizer, threads=2)(texts, batch_size=1)
         except Exception as exc:  # onnxruntime's own exception types
             raise ModelImportError(f"model.onnx does not run on sample texts: {exc}") from exc
         parity: dict[str, Any] = {}
         if quantize == "int8":
             quantize_int8_static(fp32, staging / MODEL_FILE, tokenizer, texts)
-            served = _probabilities(staging / MODEL_FILE, tokenizer, texts)
+            served = OnnxProbabilities(staging / MODEL_FILE, tokenizer, threads=2)(texts, batch_size=1)
             parity = {
                 "texts": len(texts),
                 "label_agreement": round(float(np.mean(served.argmax(1) == reference.argmax(1))), 4),

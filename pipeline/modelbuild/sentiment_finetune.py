@@ -35,6 +35,7 @@ from pipeline.modelbuild.finetune import (
 )
 from pipeline.modelbuild.gpu_graph import keep_fp16_or_fp32, write_fp16
 from pipeline.modelbuild.model_writer import finish_model, model_properties
+from pipeline.modelbuild.onnx_scoring import OnnxProbabilities
 from pipeline.modelbuild.quantize import STATIC_INT8_NOTE, quantize_int8_static
 from pipeline.modelbuild.sentiment import (
     data_description,
@@ -45,29 +46,6 @@ from pipeline.modelbuild.sentiment import (
 
 NAME = "minilm-l6-sentiment-finetuned"
 _PARITY_SAMPLE = 32
-
-
-class OnnxProbabilities:
-    """An ONNX ``probabilities`` model scored in length-sorted batches (build-time evaluation)."""
-
-    def __init__(self, path: Path, tokenizer: TextTokenizer, threads: int) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self._tokenizer = tokenizer
-
-    def __call__(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        out = np.zeros((len(texts), len(LABELS["sentiment"])), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            batch = self._tokenizer.encode([texts[i] for i in chunk])
-            feeds = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
-            (out[chunk],) = self._session.run(["probabilities"], feeds)
-        return out
 
 
 def _quantization_report(labels: np.ndarray, fp32: np.ndarray, int8: np.ndarray) -> dict[str, float]:

@@ -21,10 +21,10 @@ from pipeline.modelbuild.build_config import BuildContext
 from pipeline.modelbuild.encoder import OPSET, encoder_files
 from pipeline.modelbuild.eval_metrics import classification_report
 from pipeline.modelbuild.finetune import export_finetuned, planned_steps
+from pipeline.modelbuild.onnx_scoring import OnnxProbabilities
 from pipeline.modelbuild.quantize import quantize_int8_static
 from pipeline.modelbuild.sentiment import split_tweets
 from pipeline.modelbuild.sentiment_finetune import (
-    OnnxProbabilities,
     finetune_sentiment,
     finetune_steps,
     ship_finetuned,

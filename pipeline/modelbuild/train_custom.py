@@ -35,6 +35,7 @@ from pipeline.modelbuild.build_progress import BuildProgress
 from pipeline.modelbuild.data import stratified_split
 from pipeline.modelbuild.eval_metrics import classification_report
 from pipeline.modelbuild.model_writer import batch_effect, write_json
+from pipeline.modelbuild.onnx_scoring import OnnxProbabilities
 from pipeline.modelbuild.train_data import LabelledRows, TrainingDataError, read_labelled_texts
 
 CALIBRATION_PLOT = "calibration.png"
@@ -137,7 +138,7 @@ def _train_and_write(
         export_finetuned(result.net, fp32)
         try:
             quantize_int8_static(fp32, staging / MODEL_FILE, tokenizer, texts["train"][:_CALIBRATION_TEXTS])
-            reference = _probabilities(fp32, tokenizer, texts["test"])
+            reference = OnnxProbabilities(fp32, tokenizer, threads=2)(texts["test"])
         finally:
             fp32.unlink(missing_ok=True)
         alert_index = rows.names.index(alert_class)
@@ -186,18 +187,6 @@ def _train_and_write(
         meta["batch_independent"] = effect <= BATCH_TOLERANCE
         write_reliability_plot(staging / CALIBRATION_PLOT, labels["test"], served)
     return meta
-
-
-def _probabilities(path: Path, tokenizer: TextTokenizer, texts: list[str]) -> np.ndarray:
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    rows = []
-    for text in texts:
-        batch = tokenizer.encode([text])
-        feeds = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
-        rows.append(session.run(["probabilities"], feeds)[0])
-    return np.concatenate(rows)
 
 
 def evaluation(y_true: np.ndarray, probs: np.ndarray, names: tuple[str, ...]) -> dict[str, Any]:

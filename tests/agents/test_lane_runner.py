@@ -12,41 +12,12 @@ from typing import Any, cast
 
 import faust
 import pytest
-from mode import Service
 
 from agents.score_agents import ScoringWiring
 from agents.web import Readiness
 from agents.worker import LaneRunner
-from pipeline.hotpath.batching import BatchPolicy, InferenceTimeEstimator, MicroBatcher
-from pipeline.hotpath.lane import Batch, ScoringLane, now_ms
-
-
-class StubWiring:
-    """What LaneRunner uses of a ScoringWiring: its lane and ``drain``; the model always fails."""
-
-    def __init__(self, executor: ThreadPoolExecutor) -> None:
-        self.lane: ScoringLane[int, list[int]] = ScoringLane(
-            "broken",
-            MicroBatcher(BatchPolicy(4, 20.0), InferenceTimeEstimator()),
-            infer=self._infer,
-            publish=self._publish,
-            on_done=self._on_done,
-            executor=executor,
-            queue_size=16,
-        )
-
-    def _infer(self, items: Sequence[int]) -> list[int]:
-        raise RuntimeError("onnxruntime fell over")
-
-    async def _publish(self, batch: Batch[int], result: list[int], scored: float, degraded: bool) -> Any:
-        raise AssertionError("never reached")
-
-    async def _on_done(self, batch: Batch[int]) -> None:
-        raise AssertionError("never reached")
-
-    async def drain(self) -> None:
-        await self.lane.wait_confirmed()
-
+from pipeline.hotpath.lane import now_ms
+from tests.agents.lane_stubs import Root, StubWiring
 
 # A worker whose lane dies and whose shutdown then never finishes (the sleep stands in for a stop
 # stuck in Faust or the broker client): the runner must end the process itself.
@@ -56,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from agents.web import Readiness
 from agents.worker import LaneRunner
 from pipeline.hotpath.lane import now_ms
-from tests.agents.test_lane_runner import Root, StubWiring
+from tests.agents.lane_stubs import Root, StubWiring
 
 async def main() -> None:
     root = Root()
@@ -70,10 +41,6 @@ async def main() -> None:
 logging.basicConfig()
 asyncio.run(main())
 """
-
-
-class Root(Service):
-    """Stands in for the Faust worker at the root of the service tree."""
 
 
 @pytest.fixture

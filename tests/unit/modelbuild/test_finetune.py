@@ -69,12 +69,12 @@ def finetuned_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_smoke_fine_tune_build_serves_through_the_usual_loader(finetuned_dir: Path) -> None:
-    from pipeline.hotpath.artefacts import ARTEFACTS, is_built
+    from pipeline.hotpath.artefacts import ARTEFACTS, GPU_MODEL_FILE, is_built
     from pipeline.hotpath.inference import OnnxClassifier
 
     assert is_built(finetuned_dir, "sentiment") and not is_built(finetuned_dir, "fraud")
     path = finetuned_dir / "sentiment"
-    assert sorted(p.name for p in path.iterdir()) == sorted(ARTEFACTS)
+    assert sorted(p.name for p in path.iterdir()) == sorted([*ARTEFACTS, GPU_MODEL_FILE])
     classifier = OnnxClassifier.load(path, threads=1)
     probs = classifier.predict(["worst flight ever, lost my bag", "thanks, great service!", "ok"])
     assert probs.shape == (3, 3) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)

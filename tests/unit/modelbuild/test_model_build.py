@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.hotpath.artefacts import ARTEFACTS, HEAD_FILE, KINDS, is_built, model_path
+from pipeline.hotpath.artefacts import ARTEFACTS, GPU_MODEL_FILE, HEAD_FILE, KINDS, is_built, model_path
 from pipeline.modelbuild.build import build_models
 from tests.unit.modelbuild import smoke
 
@@ -21,8 +21,9 @@ def test_smoke_build_writes_every_artefact(smoke_dir: Path) -> None:
     for kind in KINDS:
         path = model_path(smoke_dir, kind)
         assert is_built(smoke_dir, kind)
-        # A model with features also ships its head apart, for the embedding cache.
-        expected = [*ARTEFACTS, HEAD_FILE] if kind == "fraud" else ARTEFACTS
+        # A model with features also ships its head apart, for the embedding cache; the fraud build
+        # writes its GPU graph (the smoke sentiment model is the frozen-encoder head build: none).
+        expected = [*ARTEFACTS, HEAD_FILE, GPU_MODEL_FILE] if kind == "fraud" else ARTEFACTS
         assert sorted(p.name for p in path.iterdir()) == sorted(expected)
     assert not list(smoke_dir.glob(".build-*")), "the temporary build directory is removed"
 

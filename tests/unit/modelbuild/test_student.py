@@ -66,12 +66,12 @@ def student_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_smoke_student_build_is_a_drop_in_sentiment_model(student_dir: Path) -> None:
-    from pipeline.hotpath.artefacts import ARTEFACTS, serving_model_path
+    from pipeline.hotpath.artefacts import ARTEFACTS, GPU_MODEL_FILE, serving_model_path
     from pipeline.hotpath.inference import OnnxClassifier
 
     path = serving_model_path(student_dir, "sentiment-student", "sentiment")
     assert not (student_dir / "sentiment").exists(), "only the asked-for target is built"
-    assert sorted(p.name for p in path.iterdir()) == sorted(ARTEFACTS)
+    assert sorted(p.name for p in path.iterdir()) == sorted([*ARTEFACTS, GPU_MODEL_FILE])
     classifier = OnnxClassifier.load(path, threads=1)
     assert classifier.kind == "sentiment" and classifier.labels == ("negative", "neutral", "positive")
     probs = classifier.predict(["worst flight ever, lost my bag", "thanks, great service!", "ok"])

@@ -11,8 +11,6 @@ reader never sees a half-written model.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +26,7 @@ from pipeline.modelbuild.build_config import (
     SentimentMethod,
 )
 from pipeline.modelbuild.build_progress import BuildProgress
+from pipeline.modelbuild.model_writer import install_model_dir
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +99,7 @@ def build_models(
             staging = work / kind
             staging.mkdir()
             results[kind] = builders[kind](staging, context)
-            _install(staging, model_dir / kind)
+            install_model_dir(staging, model_dir / kind)
             log.info(
                 "built %s model %s in %.1f s", kind, results[kind]["version"], results[kind]["build_seconds"]
             )
@@ -144,14 +143,3 @@ def _encoder_calibration(config: BuildConfig) -> list[str]:
         rows, seed=config.seed + SEED_OFFSETS["train"], fraud_rate=config.fraud.fraud_rate
     )
     return [transaction_text(tx) for tx in data.transactions]
-
-
-def _install(staging: Path, target: Path) -> None:
-    """Renames the finished directory into place; an older build is moved aside, then deleted."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        target.rename(old)
-    staging.rename(target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -34,7 +34,7 @@ from pipeline.hotpath.artefacts import (
 from pipeline.hotpath.inference import BATCH_TOLERANCE
 from pipeline.hotpath.token_weights import save_token_weights
 from pipeline.hotpath.tokenize import TextTokenizer
-from pipeline.modelbuild.model_writer import batch_effect, write_json
+from pipeline.modelbuild.model_writer import batch_effect, choose_alert_class, install_model_dir, write_json
 from pipeline.modelbuild.onnx_scoring import OnnxProbabilities
 
 Quantize = Literal["int8", "none"]
@@ -81,7 +81,7 @@ def import_model(
         if not (source / file).is_file():
             raise ModelImportError(f"{source} has no {file} (need model.onnx, tokenizer.json, config.json)")
     labels = _labels(source / CONFIG_FILE)
-    chosen = _alert_class(labels, alert_class)
+    chosen = choose_alert_class(labels, alert_class, error=ModelImportError, of="this model")
     if threshold is not None and not 0.0 < threshold < 1.0:
         raise ModelImportError(f"--threshold must be between 0 and 1, got {threshold}")
     target = Path(model_dir) / name
@@ -100,9 +100,7 @@ def import_model(
         meta = _write(
             staging, source, graph, labels, chosen, threshold, quantize, max_tokens, name, token_type_ids
         )
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
+        install_model_dir(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ImportedModel(target, labels, chosen, meta)
@@ -126,18 +124,6 @@ def _labels(config_file: Path) -> tuple[str, ...]:
     if len(set(labels)) != len(labels) or len(labels) < 2:
         raise ModelImportError(f"{config_file}: id2label needs at least two distinct labels, got {labels}")
     return labels
-
-
-def _alert_class(labels: tuple[str, ...], given: str | None) -> str:
-    if given is not None:
-        if given not in labels:
-            raise ModelImportError(
-                f"--alert-class {given!r} is not a label of this model: {', '.join(labels)}"
-            )
-        return given
-    if "negative" in labels:
-        return "negative"
-    raise ModelImportError(f"name the label to alert on with --alert-class (one of: {', '.join(labels)})")
 
 
 def _check_graph(graph: Any, n_labels: int) -> bool:

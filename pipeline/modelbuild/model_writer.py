@@ -9,7 +9,9 @@ text moved by more than ``BATCH_TOLERANCE`` (static int8 keeps that at 0.0 here)
 from __future__ import annotations
 
 import json
+import os
 import platform
+import shutil
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.errors import StreamGuardError
 from pipeline.hotpath.artefacts import (
     ALERT_CLASS,
     LABELS,
@@ -207,3 +210,28 @@ def _hidden_width(weights: HeadWeights) -> int:
 
 def write_json(path: Path, document: dict[str, Any]) -> None:
     path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def install_model_dir(staging: Path, target: Path) -> None:
+    """Renames the finished directory into place; an older build is moved aside, then deleted."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        target.rename(old)
+    staging.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def choose_alert_class(
+    labels: tuple[str, ...], given: str | None, *, error: type[StreamGuardError], of: str
+) -> str:
+    """``given`` if it is one of ``labels``, else "negative" when there is one; raises ``error``
+    naming the choices (``of``: whose labels they are, for the message)."""
+    if given is not None:
+        if given not in labels:
+            raise error(f"--alert-class {given!r} is not a label of {of}: {', '.join(labels)}")
+        return given
+    if "negative" in labels:
+        return "negative"
+    raise error(f"name the label to alert on with --alert-class (one of: {', '.join(labels)})")

@@ -34,7 +34,7 @@ from pipeline.modelbuild.build_config import FinetuneConfig
 from pipeline.modelbuild.build_progress import BuildProgress
 from pipeline.modelbuild.data import stratified_split
 from pipeline.modelbuild.eval_metrics import classification_report
-from pipeline.modelbuild.model_writer import batch_effect, write_json
+from pipeline.modelbuild.model_writer import batch_effect, choose_alert_class, install_model_dir, write_json
 from pipeline.modelbuild.onnx_scoring import OnnxProbabilities
 from pipeline.modelbuild.train_data import LabelledRows, TrainingDataError, read_labelled_texts
 
@@ -59,7 +59,7 @@ def train_text_model(
     """Trains, checks and writes ``<model_dir>/<name>``; returns its meta.json content."""
     started = time.perf_counter()
     rows = read_labelled_texts(data)
-    chosen = _alert_class(rows.names, alert_class)
+    chosen = choose_alert_class(rows.names, alert_class, error=TrainingDataError, of="the data")
     target = Path(model_dir) / name
     if target.exists() and not force:
         raise TrainingDataError(f"{target} exists (add --force to replace it)")
@@ -80,22 +80,10 @@ def train_text_model(
         meta["name"] = name
         write_json(staging / META_FILE, meta)
         (staging / MODEL_CARD_FILE).write_text(render_trained_card(meta), encoding="utf-8")
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
+        install_model_dir(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return meta
-
-
-def _alert_class(names: tuple[str, ...], given: str | None) -> str:
-    if given is not None:
-        if given not in names:
-            raise TrainingDataError(f"--alert-class {given!r} is not a label of the data: {', '.join(names)}")
-        return given
-    if "negative" in names:
-        return "negative"
-    raise TrainingDataError(f"name the label to alert on with --alert-class (one of: {', '.join(names)})")
 
 
 def _train_and_write(

@@ -159,9 +159,9 @@ class ScoringWiring(Generic[E]):
                 try:
                     await self.lane.submit(item, ingested)
                 except LaneStoppedError:
-                    # The lane died and the worker is stopping (LaneRunner crashes it). Crashing the
-                    # agent instead would have Faust restart it and pull more events while the
-                    # worker stops; parking leaves this one and the rest unacknowledged.
+                    # The lane died and the worker is ending (LaneRunner ends the process).
+                    # Crashing the agent instead would have Faust restart it and pull more events
+                    # meanwhile; parking leaves this one and the rest unacknowledged.
                     await asyncio.Event().wait()
 
     def _context(self, model: E) -> Any:

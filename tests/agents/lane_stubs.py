@@ -1,6 +1,6 @@
 """Stand-ins for the lane service's tests: a wiring whose model always fails, and a service-tree root.
 
-Shared by ``test_lane_runner.py`` and the child process it starts (a worker whose stop hangs).
+Shared by ``test_lane_runner.py`` and the child processes it starts (workers whose lane dies).
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from pipeline.hotpath.lane import Batch, ScoringLane
 
 
 class StubWiring:
-    """What LaneRunner uses of a ScoringWiring: its lane and ``drain``; the model always fails."""
+    """What LaneRunner uses of a ScoringWiring: its lane and ``drain``; the model always raises
+    ``error`` (by default a RuntimeError, as an onnxruntime failure would be)."""
 
-    def __init__(self, executor: ThreadPoolExecutor) -> None:
+    def __init__(self, executor: ThreadPoolExecutor, error: BaseException | None = None) -> None:
+        self.error = error or RuntimeError("onnxruntime fell over")
         self.lane: ScoringLane[int, list[int]] = ScoringLane(
             "broken",
             MicroBatcher(BatchPolicy(4, 20.0), InferenceTimeEstimator()),
@@ -30,7 +32,7 @@ class StubWiring:
         )
 
     def _infer(self, items: Sequence[int]) -> list[int]:
-        raise RuntimeError("onnxruntime fell over")
+        raise self.error
 
     async def _publish(self, batch: Batch[int], result: list[int], scored: float, degraded: bool) -> Any:
         raise AssertionError("never reached")

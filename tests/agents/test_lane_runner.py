@@ -19,20 +19,27 @@ from agents.worker import LaneRunner
 from pipeline.hotpath.lane import now_ms
 from tests.agents.lane_stubs import Root, StubWiring
 
-# A worker whose lane dies and whose shutdown then never finishes (the sleep stands in for a stop
-# stuck in Faust or the broker client): the runner must end the process itself.
-_STUCK_WORKER = """
-import asyncio, logging
+# A worker process whose lane dies by the error its argv names; it would otherwise sleep for a
+# minute: only the runner can end it early.
+_DYING_WORKER = """
+import asyncio, logging, sys
 from concurrent.futures import ThreadPoolExecutor
 from agents.web import Readiness
 from agents.worker import LaneRunner
+from pipeline.errors import PublishError
 from pipeline.hotpath.lane import now_ms
 from tests.agents.lane_stubs import Root, StubWiring
 
+ERRORS = {
+    "bug": RuntimeError("onnxruntime fell over"),
+    "undeliverable": PublishError("the broker refused the record", retriable=False),
+    "broker-down": PublishError("the broker did not answer", retriable=True),
+}
+
 async def main() -> None:
     root = Root()
-    wiring = StubWiring(ThreadPoolExecutor(max_workers=1))
-    runner = LaneRunner([wiring], Readiness("lanes running"), exit_grace_s=0.5, beacon=root.beacon)
+    wiring = StubWiring(ThreadPoolExecutor(max_workers=1), ERRORS[sys.argv[1]])
+    runner = LaneRunner([wiring], Readiness("lanes running"), beacon=root.beacon)
     await root.start()
     await runner.start()
     await wiring.lane.submit(1, now_ms())
@@ -57,7 +64,7 @@ async def test_a_dying_lane_crashes_the_service_tree_and_clears_readiness(
     wiring = StubWiring(executor)
     readiness = Readiness("lanes running")
     runner = LaneRunner(
-        cast(Sequence[ScoringWiring[Any]], [wiring]), readiness, exit_grace_s=None, beacon=root.beacon
+        cast(Sequence[ScoringWiring[Any]], [wiring]), readiness, exit_on_failure=False, beacon=root.beacon
     )
     await root.start()
     await runner.start()
@@ -73,10 +80,19 @@ async def test_a_dying_lane_crashes_the_service_tree_and_clears_readiness(
         await root.stop()
 
 
-def test_a_worker_whose_stop_hangs_after_a_lane_failure_exits_hard_with_status_1() -> None:
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [("bug", 1), ("broker-down", 1), ("undeliverable", 2)],
+)
+def test_a_worker_whose_lane_dies_exits_at_once_with_the_status_that_says_whether_to_restart(
+    error: str, status: int
+) -> None:
     child = subprocess.run(
-        [sys.executable, "-c", _STUCK_WORKER], capture_output=True, text=True, timeout=30, check=False
+        [sys.executable, "-c", _DYING_WORKER, error],
+        capture_output=True,
+        text=True,
+        timeout=30,  # far below the child's own minute of sleep
+        check=False,
     )
-    assert child.returncode == 1, child.stderr[-3000:]
-    # Well before its sleep of 60 s ends (run's timeout would raise).
-    assert "did not stop within 0.5 s of a lane failure; exiting with status 1" in child.stderr
+    assert child.returncode == status, child.stderr[-3000:]
+    assert f"exiting with status {status}" in child.stderr

@@ -22,7 +22,7 @@ from agents.web import Readiness, WebServer, install_web_server
 from pipeline.errors import StreamGuardError
 from pipeline.hotpath.artefacts import serving_model_path
 from pipeline.hotpath.fallback import TokenWeightFallback
-from pipeline.hotpath.inference import OnnxClassifier, onnxruntime_module
+from pipeline.hotpath.inference import GpuOptions, OnnxClassifier, onnxruntime_module
 from pipeline.kafka.security import aiokafka_security
 from pipeline.kafka.topics import ensure_topics, wait_for_broker
 from pipeline.observability.live import LiveState
@@ -225,6 +225,13 @@ def _load_and_warm_up(settings: Settings, kind: str, name: str) -> tuple[OnnxCla
         threads=settings.inference_threads,
         max_tokens=settings.max_tokens,
         cache_size=settings.model_cache_size,
+        max_rows=settings.max_batch,
+        gpu=GpuOptions(
+            device_id=settings.gpu_device,
+            tensorrt=settings.tensorrt,
+            max_rows=settings.max_batch,
+            max_tokens=settings.max_tokens,
+        ),
     )
     warm_up_ms = model.warm_up(settings.max_batch)
     log.info(

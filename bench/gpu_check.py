@@ -37,7 +37,7 @@ from bench.gpu_floors import (
     graph_for,
 )
 from bench.gpu_report import write_gpu_report
-from pipeline.hotpath.inference import CPU_PROVIDER, CUDA_PROVIDER
+from pipeline.hotpath.providers import CPU_PROVIDER, CUDA_PROVIDER
 
 if TYPE_CHECKING:  # the bench's modules load aiokafka: only a machine with CUDA gets that far
     from bench.results import BenchResults

@@ -7,8 +7,9 @@ an ``onnxruntime-gpu`` build lists CUDA even where no CUDA library loads, and wh
 reported from ``session.get_providers()``.
 
 Floor: back-to-back batches of one size, cut in order from the texts given, tokenised (padded to
-the longest text of the batch, as the worker pads) and run with plain ``session.run`` (host arrays
-in and out: an upper bound for a worker that binds preallocated device buffers). No Kafka, no JSON.
+the longest text of the batch, as the worker pads) and run as the worker runs them: through I/O
+binding on preallocated buffers (``pipeline.hotpath.binding``), with the worker's provider options
+(``pipeline.hotpath.providers``). No Kafka, no JSON.
 
 Batch independence: every text scored alone (its own length, no padding, no neighbours) against
 the same text inside batches of each size, texts ordered so that every batch mixes short and long
@@ -29,7 +30,9 @@ import numpy as np
 
 from bench.stats import percentile
 from pipeline.hotpath.artefacts import GPU_MODEL_FILE, MODEL_FILE, TOKENIZER_FILE, read_meta
-from pipeline.hotpath.inference import BATCH_TOLERANCE, CUDA_PROVIDER
+from pipeline.hotpath.binding import BoundSession
+from pipeline.hotpath.inference import BATCH_TOLERANCE
+from pipeline.hotpath.providers import CUDA_PROVIDER, GpuOptions, provider_entries
 from pipeline.hotpath.tokenize import MAX_POSITIONS, TextTokenizer
 
 log = logging.getLogger(__name__)
@@ -43,7 +46,7 @@ INDEPENDENCE_TOLERANCE = BATCH_TOLERANCE
 def graph_for(model_path: Path, provider: str) -> Path:
     """The graph to measure on ``provider``: ``model.gpu.onnx`` on CUDA when the model directory has
     one, else ``model.onnx`` (for CUDA with a logged note: a worker would serve that graph on CPU,
-    ``pipeline.hotpath.inference.choose_graphs``; the check still shows what CUDA makes of it)."""
+    ``pipeline.hotpath.providers.choose_graphs``; the check still shows what CUDA makes of it)."""
     if provider == CUDA_PROVIDER:
         gpu_graph = Path(model_path) / GPU_MODEL_FILE
         if gpu_graph.is_file():
@@ -77,11 +80,13 @@ class GraphRunner:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as the worker
-        self._session = ort.InferenceSession(str(self.graph), options, providers=list(providers))
+        tokens = min(max_tokens, MAX_POSITIONS)
+        gpu = GpuOptions(max_rows=max(GPU_BATCH_SIZES), max_tokens=tokens)
+        entries = provider_entries(providers, self.graph, gpu)
+        self._session = ort.InferenceSession(str(self.graph), options, providers=entries)
         self.providers: list[str] = list(self._session.get_providers())
-        self._tokenizer = TextTokenizer.from_file(
-            self.model_path / TOKENIZER_FILE, max_tokens=min(max_tokens, MAX_POSITIONS)
-        )
+        self._bound = BoundSession(self._session, max_rows=max(GPU_BATCH_SIZES), max_tokens=tokens)
+        self._tokenizer = TextTokenizer.from_file(self.model_path / TOKENIZER_FILE, max_tokens=tokens)
         self._needs_features = "features" in {i.name for i in self._session.get_inputs()}
 
     def feeds(self, texts: Sequence[str], features: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -96,8 +101,10 @@ class GraphRunner:
         return feeds
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        (probabilities,) = self._session.run(["probabilities"], feeds)
-        return np.asarray(probabilities, dtype=np.float64)
+        rows = np.arange(len(feeds["input_ids"]))
+        out = np.empty((len(rows), self._bound.output_width("probabilities")), dtype=np.float32)
+        self._bound.run_rows("probabilities", feeds, rows, feeds["input_ids"].shape[1], out)
+        return out.astype(np.float64)
 
     def score(self, texts: Sequence[str], features: np.ndarray | None = None) -> np.ndarray:
         return self.run(self.feeds(texts, features))

@@ -114,6 +114,11 @@ class Settings(BaseSettings):
         description="each lane (fraud, sentiment) runs its model on its own thread; else they take turns",
     )
     max_tokens: int = Field(default=128, ge=8, description="texts are truncated to this many tokens")
+    gpu_device: int = Field(default=0, ge=0, description="CUDA device a GPU worker runs its models on")
+    tensorrt: bool = Field(
+        default=False,
+        description="run the GPU graphs on TensorRT where onnxruntime has it (engines built on first start)",
+    )
     model_cache_size: int = Field(
         default=4096,
         ge=0,

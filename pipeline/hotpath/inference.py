@@ -33,7 +33,6 @@ import numpy as np
 from pipeline.errors import StreamGuardError
 from pipeline.hotpath.artefacts import (
     EMBEDDING_OUTPUT,
-    GPU_MODEL_FILE,
     HEAD_FILE,
     MODEL_FILE,
     TOKEN_WEIGHTS_FILE,
@@ -42,7 +41,9 @@ from pipeline.hotpath.artefacts import (
     missing_artefacts,
     read_meta,
 )
+from pipeline.hotpath.binding import BoundSession
 from pipeline.hotpath.padding import length_groups
+from pipeline.hotpath.providers import CPU_PROVIDER, GpuOptions, open_session
 from pipeline.hotpath.score_cache import ScoreCache
 from pipeline.hotpath.token_weights import load_token_weights
 from pipeline.hotpath.tokenize import MAX_POSITIONS, TextTokenizer
@@ -53,9 +54,9 @@ log = logging.getLogger(__name__)
 __all__ = [
     "BATCH_TOLERANCE",
     "DEFAULT_SCORE_CACHE_SIZE",
+    "GpuOptions",
     "ModelNotBuiltError",
     "OnnxClassifier",
-    "choose_graphs",
 ]
 
 # How far a text's probabilities may move between being scored alone and inside any batch, for a
@@ -91,39 +92,6 @@ def onnxruntime_module() -> ModuleType:
     return module
 
 
-CUDA_PROVIDER = "CUDAExecutionProvider"
-CPU_PROVIDER = "CPUExecutionProvider"
-
-
-def choose_graphs(path: Path, available: Sequence[str]) -> tuple[list[tuple[Path, list[str]]], str | None]:
-    """The (graph, providers) to try in order, and why the GPU is not tried (None: it is, or there
-    is no CUDA provider). The GPU graph goes to CUDA; the int8 graph only ever to the CPU provider."""
-    cpu = (path / MODEL_FILE, [CPU_PROVIDER])
-    if CUDA_PROVIDER not in available:
-        return [cpu], None
-    if not (path / GPU_MODEL_FILE).is_file():
-        return [cpu], f"no {GPU_MODEL_FILE} beside the int8 graph"
-    return [(path / GPU_MODEL_FILE, [CUDA_PROVIDER, CPU_PROVIDER]), cpu], None
-
-
-def _open_session(ort: ModuleType, path: Path, options: Any) -> tuple[Any, str | None]:
-    """The first graph whose session really runs on the provider it was meant for, and the reason
-    a CUDA provider that is present was not used (None when it was, or when there is none)."""
-    graphs, reason = choose_graphs(path, ort.get_available_providers())
-    for graph, providers in graphs:
-        if providers[0] != CUDA_PROVIDER:
-            return ort.InferenceSession(str(graph), options, providers=providers), reason
-        try:
-            session = ort.InferenceSession(str(graph), options, providers=providers)
-        except Exception as exc:  # onnxruntime's own exception types
-            reason = f"the CUDA session failed: {exc}"
-            continue
-        if session.get_providers()[0] == CUDA_PROVIDER:
-            return session, None
-        reason = "the CUDA provider did not load (onnxruntime fell back to CPU)"
-    raise AssertionError("choose_graphs always ends with the CPU graph")
-
-
 class OnnxClassifier:
     kind: str
     labels: tuple[str, ...]
@@ -141,8 +109,10 @@ class OnnxClassifier:
         *,
         cache_size: int = 0,
         head_session: Any = None,
+        max_rows: int = 32,
     ) -> None:
         self._session = session
+        self._bound = BoundSession(session, max_rows=max_rows, max_tokens=tokenizer.max_tokens)
         self._head_session = head_session
         self._tokenizer = tokenizer
         self._token_weights = token_weights
@@ -177,12 +147,16 @@ class OnnxClassifier:
         threads: int = 2,
         max_tokens: int = 128,
         cache_size: int | None = None,
+        max_rows: int = 32,
+        gpu: GpuOptions | None = None,
     ) -> OnnxClassifier:
         """Opens ``<model_dir>/<kind>`` (or its model.onnx); raises ModelNotBuiltError if unusable.
 
         ``cache_size`` (default ``DEFAULT_SCORE_CACHE_SIZE``; 0 turns it off) bounds the scores a
         batch-independent model without features keeps, or the embeddings a model with features
-        and a ``head.onnx`` keeps."""
+        and a ``head.onnx`` keeps. ``max_rows`` (the lane's largest batch) and ``max_tokens`` size
+        the buffers runs are bound to (``pipeline.hotpath.binding``); ``gpu``: how a GPU session
+        is opened where one is available (``pipeline.hotpath.providers``)."""
         if cache_size is None:
             cache_size = DEFAULT_SCORE_CACHE_SIZE
         ort = onnxruntime_module()
@@ -205,17 +179,15 @@ class OnnxClassifier:
         # per text) and the spinning thread delayed everything else.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            session, gpu_fallback = _open_session(ort, path, options)
-            tokenizer = TextTokenizer.from_file(
-                path / TOKENIZER_FILE, max_tokens=min(max_tokens, MAX_POSITIONS)
-            )
+            tokens = min(max_tokens, MAX_POSITIONS)
+            gpu = gpu or GpuOptions(max_rows=max_rows, max_tokens=tokens)
+            session, gpu_fallback = open_session(ort, path, options, gpu)
+            tokenizer = TextTokenizer.from_file(path / TOKENIZER_FILE, max_tokens=tokens)
             token_weights = load_token_weights(path / TOKEN_WEIGHTS_FILE)
             head_session = None
             if cache_size > 0 and (path / HEAD_FILE).is_file():
                 # The head is a few small matrix products: the CPU runs it faster than a launch on a GPU.
-                head_session = ort.InferenceSession(
-                    str(path / HEAD_FILE), options, providers=["CPUExecutionProvider"]
-                )
+                head_session = ort.InferenceSession(str(path / HEAD_FILE), options, providers=[CPU_PROVIDER])
         except Exception as exc:  # onnxruntime raises its own exception types (InvalidProtobuf, Fail)
             raise ModelNotBuiltError(path, f"cannot load artefacts: {exc}") from exc
         classifier = cls(
@@ -225,6 +197,7 @@ class OnnxClassifier:
             token_weights,
             cache_size=cache_size,
             head_session=head_session,
+            max_rows=max_rows,
         )
         classifier._check_outputs(path)
         classifier.gpu_fallback = gpu_fallback
@@ -326,20 +299,12 @@ class OnnxClassifier:
         return self._run_length_grouped("probabilities", feeds)
 
     def _run_length_grouped(self, output: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        """``output`` [B, ...] in input order, from one run per length group
+        """``output`` [B, ...] in input order, from one bound run per length group
         (``pipeline.hotpath.padding``), each cut to its own longest text."""
         lengths = feeds["attention_mask"].sum(axis=1)
-        result: np.ndarray | None = None
+        result = np.empty((len(lengths), self._bound.output_width(output)), dtype=np.float32)
         for rows in length_groups(lengths):
-            width = int(lengths[rows].max())
-            group = {name: value[rows] for name, value in feeds.items()}
-            group["input_ids"] = group["input_ids"][:, :width]
-            group["attention_mask"] = group["attention_mask"][:, :width]
-            (values,) = self._session.run([output], group)
-            if result is None:
-                result = np.empty((len(lengths), *values.shape[1:]), dtype=np.float32)
-            result[rows] = values
-        assert result is not None  # callers never pass an empty batch
+            self._bound.run_rows(output, feeds, rows, int(lengths[rows].max()), result)
         return result
 
     def warm_up(self, max_batch: int) -> dict[int, float]:

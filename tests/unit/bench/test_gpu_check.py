@@ -30,7 +30,7 @@ from bench.gpu_report import write_gpu_report
 from bench.results import BenchResults, RateResult
 from bench.stats import LatencySummary, summarize_run
 from pipeline.hotpath.artefacts import GPU_MODEL_FILE, MODEL_FILE, TOKENIZER_FILE, read_meta
-from pipeline.hotpath.inference import CPU_PROVIDER, CUDA_PROVIDER
+from pipeline.hotpath.providers import CPU_PROVIDER, CUDA_PROVIDER
 
 REPO = Path(__file__).resolve().parents[3]
 MODELS = REPO / "models"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pipeline.hotpath.artefacts import GPU_MODEL_FILE, MODEL_FILE, is_built
-from pipeline.hotpath.inference import BATCH_TOLERANCE, ModelNotBuiltError, OnnxClassifier, choose_graphs
+from pipeline.hotpath.inference import BATCH_TOLERANCE, ModelNotBuiltError, OnnxClassifier
 from tests.unit.modelbuild.smoke import REPO_MODELS, smoke_model_dir
 
 NEGATIVE = "This is the worst airline ever. Flight cancelled, lost my bag, rude staff, never again."
@@ -23,15 +23,6 @@ def test_missing_directory_raises_model_not_built(tmp_path: Path) -> None:
 
 
 CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
-
-
-def test_the_int8_graph_only_ever_goes_to_the_cpu_provider(tmp_path: Path) -> None:
-    int8, gpu = tmp_path / MODEL_FILE, tmp_path / GPU_MODEL_FILE
-    assert choose_graphs(tmp_path, [CPU]) == ([(int8, [CPU])], None)
-    graphs, reason = choose_graphs(tmp_path, [CUDA, CPU])
-    assert graphs == [(int8, [CPU])] and reason == f"no {GPU_MODEL_FILE} beside the int8 graph"
-    gpu.write_bytes(b"")
-    assert choose_graphs(tmp_path, [CUDA, CPU]) == ([(gpu, [CUDA, CPU]), (int8, [CPU])], None)
 
 
 @pytest.mark.slow

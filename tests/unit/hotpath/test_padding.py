@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.hotpath.artefacts import is_built
+from pipeline.hotpath.binding import BoundSession
 from pipeline.hotpath.inference import BATCH_TOLERANCE, OnnxClassifier
 from pipeline.hotpath.padding import MAX_PADDING_SHARE, length_groups, padding_share
 from tests.unit.modelbuild.smoke import REPO_MODELS
@@ -35,16 +34,21 @@ def test_a_long_text_does_not_pad_short_ones_to_its_length() -> None:
     assert padding_share([8, 9, 100, 10, 8]) > 0.7  # what one run would have padded
 
 
-class RecordingSession:
-    """The real onnxruntime session, with the attention masks of every run kept."""
+class RecordingRuns:
+    """The classifier's real bound session, with the attention mask of every run kept."""
 
-    def __init__(self, session: Any) -> None:
-        self.session = session
+    def __init__(self, bound: BoundSession) -> None:
+        self.bound = bound
         self.masks: list[np.ndarray] = []
 
-    def run(self, outputs: list[str], feeds: dict[str, np.ndarray]) -> Any:
-        self.masks.append(feeds["attention_mask"])
-        return self.session.run(outputs, feeds)
+    def output_width(self, name: str) -> int:
+        return self.bound.output_width(name)
+
+    def run_rows(
+        self, output: str, feeds: dict[str, np.ndarray], rows: np.ndarray, width: int, into: np.ndarray
+    ) -> None:
+        self.masks.append(feeds["attention_mask"][rows][:, :width])
+        self.bound.run_rows(output, feeds, rows, width, into)
 
 
 @pytest.mark.skipif(not is_built(REPO_MODELS, "fraud"), reason="no full model in ./models (build it)")
@@ -71,8 +75,8 @@ def test_padded_runs_waste_at_most_a_quarter_and_keep_row_order() -> None:
     texts, features = [transaction_text(tx) for tx in txs], transaction_features_batch(txs)
     model = OnnxClassifier.load(REPO_MODELS / "fraud", threads=1, cache_size=0)
     alone = np.concatenate([model.predict(texts[i : i + 1], features[i : i + 1]) for i in range(len(txs))])
-    recorder = RecordingSession(model._session)
-    model._session = recorder
+    recorder = RecordingRuns(model._bound)
+    model._bound = recorder  # type: ignore[assignment]
 
     batched = model.predict(texts, features)
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ctypes
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -41,6 +42,37 @@ def test_rejects_no_capacity() -> None:
         ScoreCache(0)
 
 
+def _array_at(address: int, dtype: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """The numpy view of memory a bound run was given by address (what onnxruntime reads/writes)."""
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    raw = (ctypes.c_char * size).from_address(address)
+    return np.frombuffer(raw, dtype=dtype).reshape(shape)
+
+
+class FakeBinding:
+    """onnxruntime's IOBinding as the classifier uses it: CPU buffers given by address."""
+
+    def __init__(self) -> None:
+        self.inputs: dict[str, np.ndarray] = {}
+        self.outputs: dict[str, np.ndarray] = {}
+
+    def clear_binding_inputs(self) -> None:
+        self.inputs.clear()
+
+    def clear_binding_outputs(self) -> None:
+        self.outputs.clear()
+
+    def bind_input(
+        self, name: str, device: str, device_id: int, dtype: Any, shape: Any, address: int
+    ) -> None:
+        self.inputs[name] = _array_at(address, dtype, tuple(shape))
+
+    def bind_output(
+        self, name: str, device: str, device_id: int, dtype: Any, shape: Any, address: int
+    ) -> None:
+        self.outputs[name] = _array_at(address, dtype, tuple(shape))
+
+
 class FakeSession:
     """An onnxruntime session stand-in: probabilities from the input ids, and a count of runs."""
 
@@ -52,14 +84,23 @@ class FakeSession:
         return ["CPUExecutionProvider"]
 
     def get_inputs(self) -> list[Any]:
-        return [SimpleNamespace(name="input_ids"), SimpleNamespace(name="attention_mask")]
+        return [
+            SimpleNamespace(name=name, type="tensor(int64)", shape=["batch", "sequence"])
+            for name in ("input_ids", "attention_mask")
+        ]
 
-    def run(self, names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        ids = feeds["input_ids"]
+    def get_outputs(self) -> list[Any]:
+        return [SimpleNamespace(name="probabilities", type="tensor(float)", shape=["batch", 2])]
+
+    def io_binding(self) -> FakeBinding:
+        return FakeBinding()
+
+    def run_with_iobinding(self, binding: FakeBinding) -> None:
+        ids = binding.inputs["input_ids"]
         self.rows_run += len(ids)
         self.call_shapes.append(ids.shape)
         first = (ids.sum(axis=1) % 100 / 100.0).astype(np.float32)
-        return [np.stack([first, 1 - first], axis=1)]
+        binding.outputs["probabilities"][:] = np.stack([first, 1 - first], axis=1)
 
 
 def _classifier(session: FakeSession, *, cache_size: int, batch_independent: bool = True) -> OnnxClassifier:

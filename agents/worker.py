@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import faust
 from mode import Service
@@ -203,7 +203,7 @@ def failure_exit_status(reason: BaseException) -> int:
     return 1
 
 
-def exit_process(status: int) -> None:
+def exit_process(status: int) -> NoReturn:
     """End the process now: no stop of the service tree, no commit, no goodbye to the group."""
     log.critical("exiting with status %d; the events not acknowledged will be consumed again", status)
     logging.shutdown()
@@ -226,12 +226,7 @@ def _load_and_warm_up(settings: Settings, kind: str, name: str) -> tuple[OnnxCla
         max_tokens=settings.max_tokens,
         cache_size=settings.model_cache_size,
         max_rows=settings.max_batch,
-        gpu=GpuOptions(
-            device_id=settings.gpu_device,
-            tensorrt=settings.tensorrt,
-            max_rows=settings.max_batch,
-            max_tokens=settings.max_tokens,
-        ),
+        gpu=GpuOptions(device_id=settings.gpu_device, tensorrt=settings.tensorrt),
     )
     warm_up_ms = model.warm_up(settings.max_batch)
     log.info(

@@ -37,7 +37,7 @@ from bench.gpu_floors import (
     graph_for,
 )
 from bench.gpu_report import write_gpu_report
-from pipeline.hotpath.providers import CPU_PROVIDER, CUDA_PROVIDER
+from pipeline.hotpath.providers import CPU_PROVIDER, CUDA_PROVIDER, GpuOptions
 
 if TYPE_CHECKING:  # the bench's modules load aiokafka: only a machine with CUDA gets that far
     from bench.results import BenchResults
@@ -172,19 +172,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     _say(f"device: {probe.device or 'unknown (no nvidia-smi)'}; onnxruntime {probe.onnxruntime}")
     _say(f"providers offered: {', '.join(probe.available)}; a CUDA session runs on {', '.join(probe.loaded)}")
 
+    gpu = GpuOptions(device_id=settings.gpu_device, tensorrt=settings.tensorrt)  # as the worker opens it
     floors: list[tuple[str, str, GraphFloors]] = []
     for lane, path in lanes.items():
         texts, _ = lane_inputs(lane, max(GPU_BATCH_SIZES) * 2)
         for target, providers in (("gpu", [CUDA_PROVIDER, CPU_PROVIDER]), ("cpu", [CPU_PROVIDER])):
             found = batch_floors(
-                path, providers, texts, threads=settings.inference_threads, budget_s=_FLOOR_BUDGET_S
+                path,
+                providers,
+                texts,
+                threads=settings.inference_threads,
+                budget_s=_FLOOR_BUDGET_S,
+                gpu=gpu,
             )
             floors.append((lane, target, found))
             _say(floor_lines(lane, target, found))
     independence = []
     for lane, path in lanes.items():
         texts, features = lane_inputs(lane, _INDEPENDENCE_TEXTS, seed=23)
-        checked = batch_independence(path, [CUDA_PROVIDER, CPU_PROVIDER], texts, features=features)
+        checked = batch_independence(path, [CUDA_PROVIDER, CPU_PROVIDER], texts, features=features, gpu=gpu)
         independence.append((lane, checked))
         _say(independence_line(lane, checked))
     worker = worker_providers(lanes, settings.inference_threads)

@@ -66,6 +66,7 @@ class GraphRunner:
         graph: Path | None = None,
         threads: int = 1,
         max_tokens: int = 128,
+        gpu: GpuOptions | None = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -81,11 +82,13 @@ class GraphRunner:
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as the worker
         tokens = min(max_tokens, MAX_POSITIONS)
-        gpu = GpuOptions(max_rows=max(GPU_BATCH_SIZES), max_tokens=tokens)
-        entries = provider_entries(providers, self.graph, gpu)
+        rows = max(GPU_BATCH_SIZES)
+        entries = provider_entries(
+            providers, self.graph, gpu or GpuOptions(), max_rows=rows, max_tokens=tokens
+        )
         self._session = ort.InferenceSession(str(self.graph), options, providers=entries)
         self.providers: list[str] = list(self._session.get_providers())
-        self._bound = BoundSession(self._session, max_rows=max(GPU_BATCH_SIZES), max_tokens=tokens)
+        self._bound = BoundSession(self._session, max_rows=rows, max_tokens=tokens)
         self._tokenizer = TextTokenizer.from_file(self.model_path / TOKENIZER_FILE, max_tokens=tokens)
         self._needs_features = "features" in {i.name for i in self._session.get_inputs()}
 
@@ -157,13 +160,14 @@ def batch_floors(
     batches_per_size: int = 20,
     threads: int = 1,
     budget_s: float | None = None,
+    gpu: GpuOptions | None = None,
 ) -> GraphFloors:
     """Times ``batches_per_size`` batches of each size (after one untimed batch of that size: a
     first run of a shape allocates, and on CUDA picks its kernels). Once ``budget_s`` has passed,
     the sizes still to go are skipped and listed (the first size always runs)."""
     if not texts or batches_per_size < 1:
         raise ValueError("batch_floors needs texts and batches_per_size >= 1")
-    runner = GraphRunner(model_path, providers, threads=threads)
+    runner = GraphRunner(model_path, providers, threads=threads, gpu=gpu)
     began = time.monotonic()
     floors: list[BatchFloor] = []
     skipped: list[int] = []
@@ -251,13 +255,14 @@ def batch_independence(
     features: np.ndarray | None = None,
     sizes: Sequence[int] = INDEPENDENCE_SIZES,
     threads: int = 1,
+    gpu: GpuOptions | None = None,
 ) -> Independence:
     """The largest difference between each text's probabilities alone and inside batches of each
     of ``sizes`` (texts in ``mixed_length_order``; a last, shorter batch counts too). ``features``
     (rows aligned with ``texts``) for a model with features; zeros otherwise."""
     if not texts or not sizes:
         raise ValueError("batch_independence needs texts and sizes")
-    runner = GraphRunner(model_path, providers, threads=threads)
+    runner = GraphRunner(model_path, providers, threads=threads, gpu=gpu)
 
     def rows(indices: Sequence[int]) -> np.ndarray | None:
         return None if features is None else features[list(indices)]

@@ -180,8 +180,9 @@ class OnnxClassifier:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             tokens = min(max_tokens, MAX_POSITIONS)
-            gpu = gpu or GpuOptions(max_rows=max_rows, max_tokens=tokens)
-            session, gpu_fallback = open_session(ort, path, options, gpu)
+            session, gpu_fallback = open_session(
+                ort, path, options, gpu or GpuOptions(), max_rows=max_rows, max_tokens=tokens
+            )
             tokenizer = TextTokenizer.from_file(path / TOKENIZER_FILE, max_tokens=tokens)
             token_weights = load_token_weights(path / TOKEN_WEIGHTS_FILE)
             head_session = None

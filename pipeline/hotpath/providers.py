@@ -35,16 +35,10 @@ ProviderEntry = str | tuple[str, dict[str, str]]
 
 @dataclass(frozen=True)
 class GpuOptions:
-    """How a GPU session is opened (from ``STREAMGUARD_GPU_DEVICE``, ``STREAMGUARD_TENSORRT``).
-
-    ``max_rows`` and ``max_tokens`` bound the input shapes a run can have: TensorRT builds one
-    engine for that range instead of one per new shape (a batch of another size or length).
-    """
+    """How a GPU session is opened (from ``STREAMGUARD_GPU_DEVICE``, ``STREAMGUARD_TENSORRT``)."""
 
     device_id: int = 0
     tensorrt: bool = False
-    max_rows: int = 32
-    max_tokens: int = 128
     # Where TensorRT keeps the engines it built (minutes on first start); None: beside the graph.
     engine_cache: Path | None = None
 
@@ -64,14 +58,18 @@ def choose_graphs(
     return [(path / GPU_MODEL_FILE, [*gpu, CPU_PROVIDER]), cpu], None
 
 
-def provider_entries(providers: Sequence[str], graph: Path, options: GpuOptions) -> list[ProviderEntry]:
-    """``providers`` with the options each GPU provider is opened with."""
+def provider_entries(
+    providers: Sequence[str], graph: Path, options: GpuOptions, *, max_rows: int, max_tokens: int
+) -> list[ProviderEntry]:
+    """``providers`` with the options each GPU provider is opened with. ``max_rows`` and
+    ``max_tokens`` bound the input shapes a run can have (the bound buffers' size): TensorRT builds
+    one engine for that range instead of one per new shape (a batch of another size or length)."""
     entries: list[ProviderEntry] = []
     for name in providers:
         if name == CUDA_PROVIDER:
             entries.append((name, cuda_options(options)))
         elif name == TENSORRT_PROVIDER:
-            entries.append((name, tensorrt_options(graph, options)))
+            entries.append((name, tensorrt_options(graph, options, max_rows=max_rows, max_tokens=max_tokens)))
         else:
             entries.append(name)
     return entries
@@ -90,8 +88,8 @@ def cuda_options(options: GpuOptions) -> dict[str, str]:
     }
 
 
-def tensorrt_options(graph: Path, options: GpuOptions) -> dict[str, str]:
-    rows, tokens = max(1, options.max_rows), max(1, options.max_tokens)
+def tensorrt_options(graph: Path, options: GpuOptions, *, max_rows: int, max_tokens: int) -> dict[str, str]:
+    rows, tokens = max(1, max_rows), max(1, max_tokens)
 
     def shapes(batch: int, sequence: int) -> str:
         return ",".join(f"{name}:{batch}x{sequence}" for name in TOKEN_INPUTS)
@@ -109,20 +107,25 @@ def tensorrt_options(graph: Path, options: GpuOptions) -> dict[str, str]:
 
 
 def open_session(
-    ort: ModuleType, path: Path, session_options: Any, gpu: GpuOptions
+    ort: ModuleType, path: Path, session_options: Any, gpu: GpuOptions, *, max_rows: int, max_tokens: int
 ) -> tuple[Any, str | None]:
     """The first graph whose session really runs on the provider it was meant for, and the reason
     a GPU provider that is present was not used (None when it was, or when there is none)."""
     available = ort.get_available_providers()
     if gpu.tensorrt and TENSORRT_PROVIDER not in available:
-        log.warning("STREAMGUARD_TENSORRT is set but onnxruntime has no TensorRT provider: using CUDA")
+        log.warning(
+            "STREAMGUARD_TENSORRT is set but onnxruntime has no TensorRT provider: "
+            "the GPU graph goes to CUDA where CUDA loads"
+        )
     graphs, reason = choose_graphs(path, available, tensorrt=gpu.tensorrt)
     for graph, providers in graphs:
         if providers[0] == CPU_PROVIDER:
             return ort.InferenceSession(str(graph), session_options, providers=providers), reason
         try:
             session = ort.InferenceSession(
-                str(graph), session_options, providers=provider_entries(providers, graph, gpu)
+                str(graph),
+                session_options,
+                providers=provider_entries(providers, graph, gpu, max_rows=max_rows, max_tokens=max_tokens),
             )
         except Exception as exc:  # onnxruntime's own exception types
             reason = f"the GPU session failed: {exc}"

@@ -44,8 +44,8 @@ def test_tensorrt_goes_first_only_when_asked_for_and_installed(tmp_path: Path) -
 
 def test_gpu_providers_are_opened_with_explicit_options(tmp_path: Path) -> None:
     graph = tmp_path / GPU_MODEL_FILE
-    options = GpuOptions(device_id=1, tensorrt=True, max_rows=64, max_tokens=96)
-    trt, cuda, cpu = provider_entries([TRT, CUDA, CPU], graph, options)
+    options = GpuOptions(device_id=1, tensorrt=True)
+    trt, cuda, cpu = provider_entries([TRT, CUDA, CPU], graph, options, max_rows=64, max_tokens=96)
     assert cpu == CPU
     assert cuda == (
         CUDA,

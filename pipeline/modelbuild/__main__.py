@@ -68,12 +68,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     imported.add_argument("--force", action="store_true", help="replace an existing model of that name")
     imported.add_argument("--model-dir", type=Path, default=Path("models"), help="default: ./models")
-    train = sub.add_parser("train", help="fine-tune the shipped encoder on your own labelled texts")
-    train.add_argument("--kind", choices=("sentiment",), required=True, help="sentiment: the texts lane")
-    train.add_argument("--data", type=Path, required=True, help='JSON lines of {"text": ..., "label": ...}')
+    train = sub.add_parser("train", help="train a model of the shipped encoder on your own labelled data")
+    train.add_argument(
+        "--kind",
+        choices=("sentiment", "fraud"),
+        required=True,
+        help="sentiment: the texts lane (the encoder fine-tuned); fraud: the transactions lane (a head "
+        "on the encoder's embeddings and the transaction features)",
+    )
+    train.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help='JSON lines: {"text": ..., "label": ...} for sentiment; for fraud, transactions of the '
+        'input schema plus "label" (1/0, true/false or "fraud"/"legit")',
+    )
     train.add_argument("--name", required=True, help="model directory name under the model dir")
-    train.add_argument("--epochs", type=float, default=3.0, help="passes over the training split (default 3)")
-    train.add_argument("--alert-class", default=None, help="label to alert on (default: negative)")
+    train.add_argument(
+        "--epochs",
+        type=float,
+        default=None,
+        help="most passes over the training split; training stops earlier once validation loss stops "
+        "improving (default: sentiment 3, fraud 60)",
+    )
+    train.add_argument("--alert-class", default=None, help="sentiment: label to alert on (default: negative)")
     train.add_argument("--max-steps", type=int, default=None, help=argparse.SUPPRESS)  # tests: a short run
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
     train.add_argument("--force", action="store_true", help="replace an existing model of that name")
@@ -144,32 +162,64 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from pipeline.modelbuild.train_custom import train_text_model
-    from pipeline.modelbuild.train_data import TrainingDataError, read_labelled_texts
+    from pipeline.modelbuild.train_data import TrainingDataError
 
     try:
-        for problem in read_labelled_texts(args.data).problems:
-            print(f"{args.data}: skipped {problem}", file=sys.stderr)
-        meta = train_text_model(
-            args.data,
-            args.model_dir,
-            name=args.name,
-            epochs=args.epochs,
-            alert_class=args.alert_class,
-            progress=not args.no_progress,
-            max_steps=args.max_steps,
-            force=args.force,
-        )
+        summary = _train_fraud(args) if args.kind == "fraud" else _train_sentiment(args)
     except TrainingDataError as exc:
         print(f"streamguard models train: {exc}", file=sys.stderr)
         return 2
-    test = meta["metrics"]["test"]
-    print(
-        f"trained {args.model_dir / args.name}: test accuracy {test['accuracy']}, "
-        f"macro-F1 {test['macro_f1']} (n {test['n']}), {meta['training']['seconds_total']} s"
-    )
-    print(f"serve it: STREAMGUARD_SENTIMENT_MODEL={args.name} streamguard run")
+    print(f"trained {args.model_dir / args.name}: {summary}")
+    lane = "FRAUD" if args.kind == "fraud" else "SENTIMENT"
+    print(f"serve it: STREAMGUARD_{lane}_MODEL={args.name} streamguard run")
     return 0
+
+
+def _train_sentiment(args: argparse.Namespace) -> str:
+    from pipeline.modelbuild.train_custom import train_text_model
+    from pipeline.modelbuild.train_data import read_labelled_texts
+
+    for problem in read_labelled_texts(args.data).problems:
+        print(f"{args.data}: skipped {problem}", file=sys.stderr)
+    meta = train_text_model(
+        args.data,
+        args.model_dir,
+        name=args.name,
+        epochs=3.0 if args.epochs is None else args.epochs,
+        alert_class=args.alert_class,
+        progress=not args.no_progress,
+        max_steps=args.max_steps,
+        force=args.force,
+    )
+    test = meta["metrics"]["test"]
+    return (
+        f"test accuracy {test['accuracy']}, macro-F1 {test['macro_f1']} (n {test['n']}), "
+        f"{meta['training']['seconds_total']} s"
+    )
+
+
+def _train_fraud(args: argparse.Namespace) -> str:
+    from pipeline.modelbuild.train_data import TrainingDataError, read_labelled_transactions
+    from pipeline.modelbuild.train_fraud import train_fraud_model
+
+    if args.alert_class is not None:
+        raise TrainingDataError("--alert-class is for --kind sentiment: a fraud model alerts on fraud")
+    for problem in read_labelled_transactions(args.data).problems:
+        print(f"{args.data}: skipped {problem}", file=sys.stderr)
+    meta = train_fraud_model(
+        args.data,
+        args.model_dir,
+        name=args.name,
+        epochs=None if args.epochs is None else max(1, round(args.epochs)),
+        progress=not args.no_progress,
+        force=args.force,
+    )
+    at = meta["metrics"]["test_at_threshold"]
+    return (
+        f"test ROC AUC {at['roc_auc']}, precision {at['precision']} and recall {at['recall']} at the "
+        f"threshold {at['threshold']} chosen on validation (n {at['n']}), "
+        f"{meta['training']['seconds_total']} s"
+    )
 
 
 if __name__ == "__main__":

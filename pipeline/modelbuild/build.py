@@ -93,7 +93,7 @@ def build_models(
         BuildProgress(progress) as reporter,
     ):
         work = Path(work_dir)
-        context = _prepare_context(work, config, smoke=smoke, reporter=reporter)
+        context = prepare_context(work, config, smoke=smoke, reporter=reporter)
         context.cache_dir = model_dir / CACHE_DIR
         for kind in todo:
             staging = work / kind
@@ -115,9 +115,16 @@ def _seed_everything(config: BuildConfig) -> None:
     torch.set_num_threads(config.threads)
 
 
-def _prepare_context(
-    work: Path, config: BuildConfig, *, smoke: bool, reporter: BuildProgress
+def prepare_context(
+    work: Path,
+    config: BuildConfig,
+    *,
+    smoke: bool,
+    reporter: BuildProgress,
+    calibration_texts: list[str] | None = None,
 ) -> BuildContext:
+    """The int8 encoder in ``work``, its activation ranges calibrated on ``calibration_texts``
+    (default: texts of the fraud training generator), and what every builder shares."""
     from pipeline.hotpath.tokenize import TextTokenizer
     from pipeline.modelbuild.embed import OnnxEmbedder
     from pipeline.modelbuild.encoder import encoder_files, export_encoder
@@ -126,8 +133,9 @@ def _prepare_context(
     tokenizer = TextTokenizer.from_file(encoder_files() / "tokenizer.json", max_tokens=config.max_tokens)
     with reporter.step("encoder: export all-MiniLM-L6-v2 to ONNX"):
         fp32 = export_encoder(work / "encoder.fp32.onnx")
-    with reporter.step("encoder: int8 static quantization, calibrated on transaction texts"):
-        int8 = quantize_int8_static(fp32, work / "encoder.int8.onnx", tokenizer, _encoder_calibration(config))
+    texts = calibration_texts if calibration_texts is not None else _encoder_calibration(config)
+    with reporter.step(f"encoder: int8 static quantization, calibrated on {len(texts):,} transaction texts"):
+        int8 = quantize_int8_static(fp32, work / "encoder.int8.onnx", tokenizer, texts)
     embedder = OnnxEmbedder(int8, tokenizer, threads=config.threads)
     return BuildContext(config, smoke, int8, fp32, tokenizer, embedder, reporter)
 

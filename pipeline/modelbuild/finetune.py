@@ -221,9 +221,14 @@ def finetune(
     seed: int,
     cache_dir: Path | None = None,
     on_step: Callable[[int], None] | None = None,
+    patience: int | None = None,
 ) -> FinetuneResult:
-    """Trains (or loads from ``cache_dir``) the fine-tuned net; returns it in eval mode."""
+    """Trains (or loads from ``cache_dir``) the fine-tuned net; returns it in eval mode, with the
+    weights of the epoch of lowest validation loss. ``patience``: stop once that many epochs in a
+    row bring no lower validation loss (None: run every planned epoch)."""
     key = cache_key(config, seed, [*train_texts, "\1", *val_texts], np.r_[train_labels, val_labels])
+    if patience is not None:  # what was trained depends on it; None keeps the keys of earlier builds
+        key = hashlib.sha256(f"{key}:patience={patience}".encode()).hexdigest()[:16]
     cached = cache_dir / f"sentiment-finetune-{key}.pt" if cache_dir is not None else None
     torch.manual_seed(seed)
     net = new_net(n_classes, config.dropout)
@@ -267,6 +272,11 @@ def finetune(
         if val_loss < best_loss:
             best_loss, best_epoch = val_loss, epoch
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        elif patience is not None and epoch - best_epoch >= patience:
+            log.info(
+                "no lower validation loss for %d epochs: stopping at step %d of %d", patience, step, total
+            )
+            break
     net.load_state_dict(best_state)
     seconds = round(time.perf_counter() - started, 1)
     info = {"steps": step, "train_seconds": seconds, "best_epoch": best_epoch, "history": history}

@@ -21,7 +21,7 @@ from pipeline.modelbuild.build_config import BuildContext
 from pipeline.modelbuild.data import LabelledTransactions, load_transactions
 from pipeline.modelbuild.eval_metrics import binary_report, roc_auc
 from pipeline.modelbuild.gpu_graph import write_fraud_gpu_graph
-from pipeline.modelbuild.heads import HeadConfig, head_probabilities, train_head
+from pipeline.modelbuild.heads import HeadConfig, HeadWeights, head_probabilities, train_head
 from pipeline.modelbuild.model_writer import write_model
 from schemas.transaction import Transaction
 
@@ -87,16 +87,7 @@ def build_fraud(staging: Path, context: BuildContext) -> dict[str, Any]:
             name: transaction_features_batch(txs, replay_velocities(txs)) for name, txs in rows.items()
         }
 
-    all_texts = [text for name in rows for text in texts[name]]
-    n_unique = len(set(all_texts))
-    with step(f"fraud: embed {n_unique:,} distinct texts (int8 encoder)", total=n_unique) as advance:
-        embedded = context.embedder.embed_unique(all_texts, on_batch=advance)
-    inputs: dict[str, np.ndarray] = {}
-    offset = 0
-    for name in rows:
-        n = len(texts[name])
-        inputs[name] = np.concatenate([embedded[offset : offset + n], features[name]], axis=1)
-        offset += n
+    inputs = embed_sets(context, texts, features)
 
     y = {name: data.labels for name, data in sets.items()}
     with step("fraud: train head", total=settings.head.epochs) as advance:
@@ -118,13 +109,6 @@ def build_fraud(staging: Path, context: BuildContext) -> dict[str, Any]:
     with step("fraud: ablations (text only, features only, without velocity)"):
         metrics["test_ablation_roc_auc"] = _ablations(inputs, y, config.seed)
 
-    with step("fraud: token weights"):
-        token_weights = log_odds_weights(
-            context.tokenizer.piece_ids(texts["train"]),
-            y["train"] == 1,
-            context.tokenizer.vocabulary(),
-            min_count=config.token_min_count,
-        )
     data = {
         "source": "pipeline.synthetic.transactions.generate_transactions_detailed",
         "description": data_description(
@@ -139,28 +123,77 @@ def build_fraud(staging: Path, context: BuildContext) -> dict[str, Any]:
         "missing_field_rate": settings.missing_field_rate,
         "seeds": {name: config.seed + offset for name, offset in SEED_OFFSETS.items()},
     }
+    return write_fraud_model(
+        staging,
+        context,
+        name=NAME,
+        weights=weights,
+        train=(texts["train"], y["train"]),
+        test=(texts["test"], features["test"], y["test"]),
+        metrics=metrics,
+        data=data,
+        started=started,
+    )
+
+
+def embed_sets(
+    context: BuildContext, texts: dict[str, list[str]], features: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Each set's model input: the int8 encoder's embedding of its texts, then its features."""
+    all_texts = [text for name in texts for text in texts[name]]
+    n_unique = len(set(all_texts))
+    with context.progress.step(
+        f"fraud: embed {n_unique:,} distinct texts (int8 encoder)", total=n_unique
+    ) as advance:
+        embedded = context.embedder.embed_unique(all_texts, on_batch=advance)
+    inputs: dict[str, np.ndarray] = {}
+    offset = 0
+    for name in texts:
+        n = len(texts[name])
+        inputs[name] = np.concatenate([embedded[offset : offset + n], features[name]], axis=1)
+        offset += n
+    return inputs
+
+
+def write_fraud_model(
+    staging: Path,
+    context: BuildContext,
+    *,
+    name: str,
+    weights: HeadWeights,
+    train: tuple[list[str], np.ndarray],
+    test: tuple[list[str], np.ndarray, np.ndarray],
+    metrics: dict[str, Any],
+    data: dict[str, Any],
+    started: float,
+) -> dict[str, Any]:
+    """Token weights from the training (texts, labels), the GPU graph checked on the test (texts,
+    features, labels), the served graph composed and verified; returns meta.json's content."""
+    step = context.progress.step
+    with step("fraud: token weights"):
+        token_weights = log_odds_weights(
+            context.tokenizer.piece_ids(train[0]),
+            train[1] == 1,
+            context.tokenizer.vocabulary(),
+            min_count=context.config.token_min_count,
+        )
     with step("fraud: GPU graph (fp16, or fp32 where fp16 loses accuracy)"):
         metrics["gpu_graph"] = write_fraud_gpu_graph(
-            staging,
-            context.encoder_fp32,
-            weights,
-            context.tokenizer,
-            (texts["test"], features["test"], y["test"]),
-            config.threads,
+            staging, context.encoder_fp32, weights, context.tokenizer, test, context.config.threads
         )
-    sample = slice(0, min(_PARITY_SAMPLE, len(texts["test"])))
+    sample = slice(0, min(_PARITY_SAMPLE, len(test[0])))
     with step("fraud: compose, write and verify"):
         return write_model(
             staging,
             kind="fraud",
-            name=NAME,
+            name=name,
             context=context,
             weights=weights,
             feature_names=FEATURE_NAMES,
             token_weights=token_weights,
             metrics=metrics,
             data=data,
-            parity_inputs=(texts["test"][sample], features["test"][sample]),
+            parity_inputs=(test[0][sample], test[1][sample]),
             started=started,
         )
 

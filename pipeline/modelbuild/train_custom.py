@@ -39,9 +39,11 @@ from pipeline.modelbuild.onnx_scoring import OnnxProbabilities
 from pipeline.modelbuild.train_data import LabelledRows, TrainingDataError, read_labelled_texts
 
 CALIBRATION_PLOT = "calibration.png"
-_SEED = 13
+TRAINING_SEED = 13  # of the split and of training, for both kinds
 _MAX_TOKENS = 128
 _CALIBRATION_TEXTS = 2000
+# Epochs in a row without a lower validation loss before training stops (the best epoch is kept).
+PATIENCE = 1
 _RELIABILITY_BINS = 10
 
 
@@ -63,7 +65,7 @@ def train_text_model(
     target = Path(model_dir) / name
     if target.exists() and not force:
         raise TrainingDataError(f"{target} exists (add --force to replace it)")
-    split = stratified_split(rows.labels, seed=_SEED)
+    split = stratified_split(rows.labels, seed=TRAINING_SEED)
     parts = {part: getattr(split, part) for part in ("train", "val", "test")}
     texts = {part: [rows.texts[i] for i in index] for part, index in parts.items()}
     labels = {part: rows.labels[index] for part, index in parts.items()}
@@ -75,7 +77,7 @@ def train_text_model(
             meta = _train_and_write(
                 staging, Path(model_dir), rows, chosen, texts, labels, epochs, max_steps, reporter
             )
-        meta["data"] = _data_description(data, rows, parts)
+        meta["data"] = data_description(data, len(rows.texts), len(rows.problems), rows.counts(), parts)
         meta["training"]["seconds_total"] = round(time.perf_counter() - started, 1)
         meta["name"] = name
         write_json(staging / META_FILE, meta)
@@ -115,9 +117,10 @@ def _train_and_write(
             n_classes=len(rows.names),
             tokenizer_file=tokenizer_file,
             config=config,
-            seed=_SEED,
+            seed=TRAINING_SEED,
             cache_dir=model_dir / ".cache",
             on_step=advance,
+            patience=PATIENCE,
         )
     shutil.copyfile(tokenizer_file, staging / TOKENIZER_FILE)
     tokenizer = TextTokenizer.from_file(staging / TOKENIZER_FILE, max_tokens=_MAX_TOKENS)
@@ -154,6 +157,7 @@ def _train_and_write(
                 "history": result.history,
                 "config": {
                     "epochs": config.epochs,
+                    "patience": PATIENCE,
                     "batch_size": config.batch_size,
                     "max_tokens": config.max_tokens,
                 },
@@ -246,40 +250,79 @@ def write_reliability_plot(path: Path, y_true: np.ndarray, probs: np.ndarray) ->
     plt.close(figure)
 
 
-def _data_description(data: Path, rows: LabelledRows, parts: dict[str, np.ndarray]) -> dict[str, Any]:
+def data_description(
+    data: Path, used: int, skipped: int, labels: dict[str, int], parts: dict[str, np.ndarray]
+) -> dict[str, Any]:
     return {
         "file": str(Path(data).resolve()),
         "sha256_12": hashlib.sha256(Path(data).read_bytes()).hexdigest()[:12],
-        "rows_used": len(rows.texts),
-        "rows_skipped": len(rows.problems),
-        "labels": rows.counts(),
+        "rows_used": used,
+        "rows_skipped": skipped,
+        "labels": labels,
         "split": {part: len(index) for part, index in parts.items()},
-        "split_method": f"seeded ({_SEED}), stratified by label: 80% train, 10% validation, 10% test",
+        "split_method": f"seeded ({TRAINING_SEED}), stratified by label: 80% train, 10% validation, 10% test",
     }
 
 
 def render_trained_card(meta: dict[str, Any]) -> str:
+    """The card of a model ``streamguard models train`` made, of either kind, from its meta.json."""
     data, metrics, training = meta["data"], meta["metrics"], meta["training"]
     test = metrics["test"]
+    fraud = meta["kind"] == "fraud"
+    alerting = (
+        f"Alerts on `{meta['alert_class']}` at P >= {meta['threshold']} (the best F1 on the validation "
+        "split), unless STREAMGUARD_FRAUD_THRESHOLD is set."
+        if fraud
+        else f"Alerts on `{meta['alert_class']}` at the STREAMGUARD_SENTIMENT_THRESHOLD setting."
+    )
+    patience = training["config"].get("patience")
+    stopping = f", early stopping after {patience} epochs without a lower validation loss" if patience else ""
+    kept = (
+        f"{training['epochs_run']} epochs of at most {training['config']['max_epochs']}{stopping}, "
+        f"{training['train_seconds']} s"
+        if fraud
+        else f"{training['steps']} steps, at most {training['config']['epochs']} epochs{stopping}, "
+        f"{training['train_seconds']} s"
+    )
     lines = [
         f"# {meta['name']} {meta['version']}",
         "",
-        f"Trained with `streamguard models train` on `{data['file']}` (sha256 {data['sha256_12']}): "
-        f"{data['rows_used']:,} rows used, {data['rows_skipped']} skipped. Labels: "
+        f"Trained with `streamguard models train --kind {meta['kind']}` on `{data['file']}` (sha256 "
+        f"{data['sha256_12']}): {data['rows_used']:,} rows used, {data['rows_skipped']} skipped. Labels: "
         + ", ".join(f"{name} ({n})" for name, n in data["labels"].items())
-        + f". Alerts on `{meta['alert_class']}` at the STREAMGUARD_SENTIMENT_THRESHOLD setting.",
+        + f". {alerting}",
         "",
         f"Split: {data['split_method']} ({data['split']['train']} / {data['split']['val']} / "
-        f"{data['split']['test']}). The test split was never trained on nor used to choose the kept epoch.",
+        f"{data['split']['test']}). The test split was never trained on nor used to choose the kept epoch"
+        + (" or the threshold." if fraud else "."),
         "",
-        f"Encoder: {training['encoder']}; {training['steps']} steps in {training['train_seconds']} s, "
-        f"epoch {training['kept_epoch']} kept (lowest validation loss). {training['quantization']}.",
-        "",
-        "## Test split, served int8 model",
-        f"Accuracy {test['accuracy']}, macro-F1 {test['macro_f1']}, log loss {test['log_loss']} "
-        f"(n {test['n']}).",
-        f"Against fp32: labels agree on {metrics['int8_vs_fp32_test']['label_agreement']:.1%}, largest "
-        f"probability difference {metrics['int8_vs_fp32_test']['max_abs_prob_diff']}.",
+        f"Encoder: {training['encoder']}; {kept}, epoch {training['kept_epoch']} kept (lowest validation "
+        f"loss). {training['quantization']}.",
+    ]
+    if fraud:
+        at = metrics["test_at_threshold"]
+        lines += [
+            "",
+            f"Inputs: text `merchant | description` and the features {', '.join(meta['feature_names'])}. "
+            f"Velocity: {data['velocity']}.",
+            "",
+            "## Test split, served int8 model",
+            f"ROC AUC {at['roc_auc']}, average precision {at['average_precision']}; at the threshold "
+            f"{at['threshold']}: precision {at['precision']}, recall {at['recall']} "
+            f"({at['positives']} fraud of {at['n']}).",
+            f"Argmax accuracy {test['accuracy']}, macro-F1 {test['macro_f1']}, log loss {test['log_loss']} "
+            f"(n {test['n']}).",
+        ]
+    else:
+        lines += [
+            "",
+            "## Test split, served int8 model",
+            f"Accuracy {test['accuracy']}, macro-F1 {test['macro_f1']}, log loss {test['log_loss']} "
+            f"(n {test['n']}).",
+            f"Against fp32: labels agree on {metrics['int8_vs_fp32_test']['label_agreement']:.1%}, largest "
+            f"probability difference {metrics['int8_vs_fp32_test']['max_abs_prob_diff']}.",
+        ]
+    lines += [
         "",
         "| label | precision | recall | F1 | n |",
         "|---|---:|---:|---:|---:|",
@@ -308,8 +351,12 @@ def render_trained_card(meta: dict[str, Any]) -> str:
         f"Alone vs in one batch: max |diff| {meta['serving_parity']['batch_vs_single_max_abs_diff']}.",
         "",
         "## Limits",
-        "- These figures hold for text like the file's; nothing here measured other text.",
+        "- These figures hold for data like the file's; nothing here measured other data.",
         "- Token drivers are training-split log-odds of word pieces toward the alert class.",
-        "",
     ]
-    return "\n".join(lines)
+    if fraud:
+        lines.append(
+            "- Velocity is exact only where the live topic is keyed by `account_id` and the file's history "
+            "of an account is the history the worker will see."
+        )
+    return "\n".join([*lines, ""])

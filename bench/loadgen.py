@@ -33,12 +33,15 @@ class Legs:
     ``input``: scheduled send -> the worker consumed it (our producer, the broker, the worker's
     fetch wait and its consumer). ``worker``: consumed -> handed to its producer. ``output``: handed
     to the producer -> the collector's fetch returned it (producer, broker, the collector's fetch
-    wait). The worker's clock is this machine's wall clock, as is ours.
+    wait). The worker's clock is this machine's wall clock, as is ours. ``to_scored``: the part of
+    ``worker`` up to the model's result (batcher, inference thread's queue, the run itself); the rest
+    is the event loop's turn back to the batch and its hand-over. None where no ``scored`` stamp.
     """
 
     input: float
     worker: float
     output: float
+    to_scored: float | None = None
 
 
 def legs_of(score: bytes | None, scheduled_ms: float, received_ms: float) -> Legs | None:
@@ -51,9 +54,11 @@ def legs_of(score: bytes | None, scheduled_ms: float, received_ms: float) -> Leg
     try:
         stamps = orjson.loads(score).get("timestamps")
         ingested, published = float(stamps["ingested"]), float(stamps["published"])
+        scored = float(stamps["scored"]) if "scored" in stamps else None
     except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
         return None
-    return Legs(ingested - scheduled_ms, published - ingested, received_ms - published)
+    to_scored = None if scored is None else scored - ingested
+    return Legs(ingested - scheduled_ms, published - ingested, received_ms - published, to_scored)
 
 
 class Collector:
@@ -157,6 +162,10 @@ class OpenLoopRun:
     input_latency: LatencySummary | None
     worker_latency: LatencySummary | None
     output_latency: LatencySummary | None
+    scored_latency: LatencySummary | None = None  # ``Legs.to_scored``
+    # Per cent of the scored events the worker published within the SLA of ingesting them (its own
+    # stamps): the SLA as the worker's user reads it off the records.
+    worker_within_sla_pct: float | None = None
 
 
 async def run_open_loop(
@@ -206,7 +215,16 @@ async def run_open_loop(
         _summary([leg.input for leg in legs]),
         _summary([leg.worker for leg in legs]),
         _summary([leg.output for leg in legs]),
+        _summary([leg.to_scored for leg in legs if leg.to_scored is not None]),
+        within_sla_pct([leg.worker for leg in legs], sla_ms),
     )
+
+
+def within_sla_pct(worker_ms: Sequence[float], sla_ms: float) -> float | None:
+    """Per cent of ``worker_ms`` (ingested -> published) at or under ``sla_ms``; None without any."""
+    if not worker_ms:
+        return None
+    return 100.0 * sum(1 for ms in worker_ms if ms <= sla_ms) / len(worker_ms)
 
 
 def _summary(values: list[float]) -> LatencySummary | None:

@@ -137,8 +137,10 @@ def markdown(results: BenchResults, targets: Mapping[str, Mapping[str, Any]]) ->
         f"{meta.get('duration_s', '?')} s per rate. Latency: scheduled send -> score received "
         "by an independent consumer (open loop). It is split at the worker's own timestamps into "
         "input hop (scheduled send -> consumed by the worker), in-worker (consumed -> handed to its "
-        "producer) and output hop (handed to the producer -> received); the legs' percentiles do not "
-        "add up to the total's. CPU % is of one core.",
+        "producer; of it, consumed -> the model's result: to scored) and output hop (handed to the "
+        "producer -> received); the legs' percentiles do not add up to the total's. In SLA: per cent "
+        "of scores the worker published within the SLA of ingesting the event (its own stamps). "
+        "CPU % is of one core.",
         "",
         f"Caches (texts kept per model; 0: off): {_fmt_caches(meta.get('model_cache_size'))}. "
         "Repeats: per cent of the run's texts / transaction model texts (merchant and description) "
@@ -149,9 +151,10 @@ def markdown(results: BenchResults, targets: Mapping[str, Mapping[str, Any]]) ->
         f"p99 {results.broker_floor.p99:.2f} ms over {results.broker_floor.count} events.",
         "",
         "| system | rate | throughput | p50 | p95 | p99 | p99.9 | SLA miss % | input hop p50/p99 | "
-        "in-worker p50/p99 | output hop p50/p99 | worker CPU % | broker CPU % | loadgen CPU % | "
+        "in-worker p50/p99 | to scored p50/p99 | in SLA % | output hop p50/p99 | worker CPU % | "
+        "broker CPU % | loadgen CPU % | "
         "peak RSS MB | repeats texts / desc. % | note |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in results.rows:
         run, lat = row.run, row.run.latency
@@ -161,7 +164,13 @@ def markdown(results: BenchResults, targets: Mapping[str, Mapping[str, Any]]) ->
         if row.saturated:
             note.append("saturated")
         legs = " | ".join(
-            _fmt_leg(leg) for leg in (row.input_latency, row.worker_latency, row.output_latency)
+            [
+                _fmt_leg(row.input_latency),
+                _fmt_leg(row.worker_latency),
+                _fmt_leg(row.scored_latency),
+                _fmt(row.worker_within_sla_pct),
+                _fmt_leg(row.output_latency),
+            ]
         )
         if row.send_lag_p99_ms > 5:
             note.append(f"loadgen late p99 {row.send_lag_p99_ms:.0f} ms")

@@ -32,6 +32,8 @@ class RateResult:
     input_latency: LatencySummary | None = None
     worker_latency: LatencySummary | None = None
     output_latency: LatencySummary | None = None
+    scored_latency: LatencySummary | None = None  # the in-worker leg up to the model's result
+    worker_within_sla_pct: float | None = None  # published within the SLA of ingestion, worker's stamps
     # Per cent of the run's texts / transaction model texts repeating an earlier one of the run
     # (``bench.schedule.repeat_shares``): what a cache could answer without the model.
     text_repeat_pct: float | None = None
@@ -59,6 +61,8 @@ class RateResult:
             **_leg("input", self.input_latency),
             **_leg("worker", self.worker_latency),
             **_leg("output", self.output_latency),
+            **_leg("to_scored", self.scored_latency),
+            "worker_within_sla_pct": _round(self.worker_within_sla_pct),
             "text_repeat_pct": _round(self.text_repeat_pct),
             "description_repeat_pct": _round(self.description_repeat_pct),
             "saturated": self.saturated,

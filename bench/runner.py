@@ -278,6 +278,8 @@ async def _measure(
         input_latency=run.input_latency,
         worker_latency=run.worker_latency,
         output_latency=run.output_latency,
+        scored_latency=run.scored_latency,
+        worker_within_sla_pct=run.worker_within_sla_pct,
         text_repeat_pct=repeats.texts_pct,
         description_repeat_pct=repeats.descriptions_pct,
     )

@@ -272,7 +272,7 @@ def finetune(
         if val_loss < best_loss:
             best_loss, best_epoch = val_loss, epoch
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-        elif patience is not None and epoch - best_epoch >= patience:
+        elif patience is not None and epoch - best_epoch >= patience and step < total:
             log.info(
                 "no lower validation loss for %d epochs: stopping at step %d of %d", patience, step, total
             )

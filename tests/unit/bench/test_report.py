@@ -53,6 +53,8 @@ def _row(
         input_latency=LatencySummary.of([latency_ms / 3] * 98 + [latency_ms * 2 / 3] * 2),
         worker_latency=leg,
         output_latency=LatencySummary.of([latency_ms / 3]),
+        scored_latency=LatencySummary.of([latency_ms / 6]),
+        worker_within_sla_pct=90.0,
         text_repeat_pct=texts_pct,
         description_repeat_pct=descriptions_pct,
     )
@@ -100,11 +102,15 @@ def test_json_keeps_the_contract(tmp_path: Path) -> None:
         "worker_p99": 3.0,
         "output_p50": 3.0,
         "output_p99": 3.0,
+        "to_scored_p50": 1.5,
+        "to_scored_p99": 1.5,
     }
+    assert rows[("streamguard", 300)]["worker_within_sla_pct"] == 90.0
     assert {key: value for key, value in rows[("naive", 10)].items() if key[-4:] == "_p99"} == {
         "input_p99": None,
         "worker_p99": None,
         "output_p99": None,
+        "to_scored_p99": None,
     }
     assert rows[("streamguard_cached", 300)]["text_repeat_pct"] == 12.4
     assert rows[("naive", 10)]["description_repeat_pct"] == 40.0
@@ -120,9 +126,10 @@ def test_markdown_and_plot_are_written(tmp_path: Path) -> None:
     assert (tmp_path / "results.md").read_text() == text
     assert "| streamguard | 300 |" in text
     assert "| naive | 50 |" in text and "5 unscored" in text
-    # streamguard at 300/s: input hop 3.0 / 6.0, in-worker 3.0 / 3.0, output hop 3.0 / 3.0.
-    assert "| 3.0 / 6.0 | 3.0 / 3.0 | 3.0 / 3.0 |" in text
-    assert "| - | - | - |" in text  # naive
+    # streamguard at 300/s: input hop 3.0 / 6.0, in-worker 3.0 / 3.0 (1.5 / 1.5 of it to the model's
+    # result, 90% within the SLA), output hop 3.0 / 3.0.
+    assert "| 3.0 / 6.0 | 3.0 / 3.0 | 1.5 / 1.5 | 90.0 | 3.0 / 3.0 |" in text
+    assert "| - | - | - | - | - |" in text  # naive
     assert "| 12 / 61 |" in text  # streamguard_cached's repeats
     assert "Caches (texts kept per model; 0: off): model floor 0, streamguard 0." in text
     if importlib.util.find_spec("matplotlib") is not None:

@@ -87,3 +87,28 @@ def test_a_short_training_run_gives_a_servable_model_whose_card_matches_a_re_eva
     card = (path / "MODEL_CARD.md").read_text()
     assert f"Accuracy {meta['metrics']['test']['accuracy']}," in card
     assert sum(sum(row) for row in meta["metrics"]["confusion"]["counts"]) == len(test)
+
+
+@pytest.mark.slow
+def test_the_int8_graph_is_replaced_by_fp32_when_it_loses_accuracy(tmp_path: Path) -> None:
+    # Two shipped graphs stand in for a worse "int8" graph and its "fp32" reference: labels are the
+    # reference's own predictions, so the reference is exact and the other graph loses what it disagrees.
+    from pipeline.hotpath.tokenize import TextTokenizer
+    from pipeline.modelbuild.onnx_scoring import OnnxProbabilities
+    from pipeline.modelbuild.train_custom import INT8_MAX_LOSS, keep_int8_or_fp32
+    from tests.unit.modelbuild.smoke import REPO_MODELS
+
+    tokenizer = TextTokenizer.from_file(REPO_MODELS / "sentiment" / "tokenizer.json", max_tokens=128)
+    texts = [str(row["text"]) for row in _labelled(400, seed=9)]  # type: ignore[index]
+    reference = REPO_MODELS / "sentiment" / "model.onnx"
+    labels = OnnxProbabilities(reference, tokenizer, threads=2)(texts).argmax(axis=1)
+    weaker = tmp_path / "int8.onnx"
+    weaker.write_bytes((REPO_MODELS / "sentiment-student" / "model.onnx").read_bytes())
+    agreement = float(
+        np.mean(OnnxProbabilities(weaker, tokenizer, threads=2)(texts).argmax(axis=1) == labels)
+    )
+    assert agreement < 1 - INT8_MAX_LOSS, "the stand-in graphs agree too well to test the rule"
+
+    note = keep_int8_or_fp32(weaker, reference, tokenizer, texts, labels)
+    assert note.startswith("fp32, not int8") and weaker.read_bytes() == reference.read_bytes()
+    assert "calibrated on" in keep_int8_or_fp32(weaker, reference, tokenizer, texts, labels)

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -122,14 +123,22 @@ def _check_enough(path: Path, usable: int, counts: dict[str, int], problems: tup
         raise TrainingDataError(f"{path}: too little to train on: {why}; {len(problems)} rows skipped")
 
 
-def _row_problem(line: bytes, texts: list[str], labels: list[str]) -> str | None:
-    """Appends a usable row to ``texts``/``labels``, or says why the row is not usable."""
+def _json_object(line: bytes) -> dict[str, Any] | str:
+    """The line's JSON object, or why it is not one."""
     try:
         row = orjson.loads(line)
     except orjson.JSONDecodeError:
         return "not valid JSON"
     if not isinstance(row, dict):
         return "not a JSON object"
+    return row
+
+
+def _row_problem(line: bytes, texts: list[str], labels: list[str]) -> str | None:
+    """Appends a usable row to ``texts``/``labels``, or says why the row is not usable."""
+    row = _json_object(line)
+    if isinstance(row, str):
+        return row
     text, label = row.get("text"), row.get("label")
     if not isinstance(text, str) or not text.strip():
         return "missing or empty text"
@@ -142,12 +151,9 @@ def _row_problem(line: bytes, texts: list[str], labels: list[str]) -> str | None
 
 def _transaction_problem(line: bytes, transactions: list[Transaction], labels: list[int]) -> str | None:
     """Appends a usable transaction and its class, or says why the row is not usable."""
-    try:
-        row = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return "not valid JSON"
-    if not isinstance(row, dict):
-        return "not a JSON object"
+    row = _json_object(line)
+    if isinstance(row, str):
+        return row
     if "label" not in row:
         return "missing label"
     label = row.pop("label")

@@ -92,6 +92,13 @@ def main(argv: list[str] | None = None) -> int:
         "improving (default: sentiment 3, fraud 60)",
     )
     train.add_argument("--alert-class", default=None, help="sentiment: label to alert on (default: negative)")
+    train.add_argument(
+        "--false-alert-rate",
+        type=float,
+        default=None,
+        help="sentiment: the alert threshold is the lowest cut at which at most this share of the "
+        "validation texts of other labels alert (default: 0.05)",
+    )
     train.add_argument("--max-steps", type=int, default=None, help=argparse.SUPPRESS)  # tests: a short run
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
     train.add_argument("--force", action="store_true", help="replace an existing model of that name")
@@ -176,6 +183,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _train_sentiment(args: argparse.Namespace) -> str:
+    from pipeline.modelbuild.alert_cut import DEFAULT_FALSE_ALERT_RATE
     from pipeline.modelbuild.train_custom import train_text_model
     from pipeline.modelbuild.train_data import read_labelled_texts
 
@@ -187,13 +195,16 @@ def _train_sentiment(args: argparse.Namespace) -> str:
         name=args.name,
         epochs=3.0 if args.epochs is None else args.epochs,
         alert_class=args.alert_class,
+        false_alert_rate=DEFAULT_FALSE_ALERT_RATE if args.false_alert_rate is None else args.false_alert_rate,
         progress=not args.no_progress,
         max_steps=args.max_steps,
         force=args.force,
     )
-    test = meta["metrics"]["test"]
+    test, at = meta["metrics"]["test"], meta["metrics"]["test_at_threshold"]
     return (
         f"test accuracy {test['accuracy']}, macro-F1 {test['macro_f1']} (n {test['n']}), "
+        f"alert threshold {meta['threshold']}: {at['recall']:.1%} of {meta['alert_class']} test texts "
+        f"alert, {at['false_alerts']:.1%} of the others, "
         f"{meta['training']['seconds_total']} s"
     )
 
@@ -204,6 +215,10 @@ def _train_fraud(args: argparse.Namespace) -> str:
 
     if args.alert_class is not None:
         raise TrainingDataError("--alert-class is for --kind sentiment: a fraud model alerts on fraud")
+    if args.false_alert_rate is not None:
+        raise TrainingDataError(
+            "--false-alert-rate is for --kind sentiment: a fraud model's threshold is its best validation F1"
+        )
     for problem in read_labelled_transactions(args.data).problems:
         print(f"{args.data}: skipped {problem}", file=sys.stderr)
     meta = train_fraud_model(

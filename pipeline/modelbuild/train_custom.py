@@ -31,6 +31,7 @@ from pipeline.hotpath.artefacts import (
 from pipeline.hotpath.inference import BATCH_TOLERANCE, OnnxClassifier
 from pipeline.hotpath.token_weights import log_odds_weights, save_token_weights
 from pipeline.hotpath.tokenize import TextTokenizer
+from pipeline.modelbuild.alert_cut import DEFAULT_FALSE_ALERT_RATE, alert_rates, choose_alert_cut
 from pipeline.modelbuild.build_config import FinetuneConfig
 from pipeline.modelbuild.build_progress import BuildProgress
 from pipeline.modelbuild.data import stratified_split
@@ -58,11 +59,18 @@ def train_text_model(
     name: str,
     epochs: float = 3.0,
     alert_class: str | None = None,
+    false_alert_rate: float = DEFAULT_FALSE_ALERT_RATE,
     progress: bool = True,
     max_steps: int | None = None,
     force: bool = False,
 ) -> dict[str, Any]:
-    """Trains, checks and writes ``<model_dir>/<name>``; returns its meta.json content."""
+    """Trains, checks and writes ``<model_dir>/<name>``; returns its meta.json content.
+
+    The alert threshold is chosen on the validation split (``alert_cut.choose_alert_cut``): the
+    lowest cut at which at most ``false_alert_rate`` of the texts of other labels alert.
+    """
+    if not 0.0 <= false_alert_rate < 1.0:
+        raise TrainingDataError(f"the false-alert rate must lie in [0, 1), not {false_alert_rate}")
     started = time.perf_counter()
     rows = read_labelled_texts(data)
     chosen = choose_alert_class(rows.names, alert_class, error=TrainingDataError, of="the data")
@@ -81,6 +89,7 @@ def train_text_model(
             meta = _train_and_write(
                 staging, Path(model_dir), rows, chosen, texts, labels, epochs, max_steps, reporter
             )
+            choose_threshold(staging, meta, texts, labels, false_alert_rate)
         meta["data"] = data_description(data, len(rows.texts), len(rows.problems), rows.counts(), parts)
         meta["training"]["seconds_total"] = round(time.perf_counter() - started, 1)
         meta["name"] = name
@@ -185,6 +194,32 @@ def _train_and_write(
         meta["batch_independent"] = effect <= BATCH_TOLERANCE
         write_reliability_plot(staging / CALIBRATION_PLOT, labels["test"], served)
     return meta
+
+
+def choose_threshold(
+    staging: Path,
+    meta: dict[str, Any],
+    texts: dict[str, list[str]],
+    labels: dict[str, np.ndarray],
+    false_alert_rate: float,
+) -> None:
+    """Sets ``meta["threshold"]`` from the served model's validation scores, with how it was
+    chosen, and what it does on the test split."""
+    alert_index = meta["labels"].index(meta["alert_class"])
+    served = OnnxClassifier.load(staging, threads=2, cache_size=0)
+    cut = choose_alert_cut(
+        served.predict(texts["val"])[:, alert_index], labels["val"] == alert_index, false_alert_rate
+    )
+    meta["threshold"] = cut.threshold
+    meta["alert_policy"] = cut.as_meta()
+    test = served.predict(texts["test"])[:, alert_index]
+    false_alerts, recall = alert_rates(test, labels["test"] == alert_index, cut.threshold)
+    meta["metrics"]["test_at_threshold"] = {
+        "threshold": cut.threshold,
+        "false_alerts": round(false_alerts, 4),
+        "recall": round(recall, 4),
+        "n": len(texts["test"]),
+    }
 
 
 def keep_int8_or_fp32(
@@ -301,7 +336,11 @@ def render_trained_card(meta: dict[str, Any]) -> str:
         f"Alerts on `{meta['alert_class']}` at P >= {meta['threshold']} (the best F1 on the validation "
         "split), unless STREAMGUARD_FRAUD_THRESHOLD is set."
         if fraud
-        else f"Alerts on `{meta['alert_class']}` at the STREAMGUARD_SENTIMENT_THRESHOLD setting."
+        else f"Alerts on `{meta['alert_class']}` at P >= {meta['threshold']}: the lowest cut at which at "
+        f"most {meta['alert_policy']['false_alert_rate']:.0%} of the validation texts of other labels alert "
+        f"(there {meta['alert_policy']['validation_false_alerts']:.1%} of them, and "
+        f"{meta['alert_policy']['validation_recall']:.1%} of `{meta['alert_class']}`), unless "
+        "STREAMGUARD_SENTIMENT_THRESHOLD is set."
     )
     patience = training["config"].get("patience")
     stopping = f", early stopping after {patience} epochs without a lower validation loss" if patience else ""
@@ -322,7 +361,7 @@ def render_trained_card(meta: dict[str, Any]) -> str:
         "",
         f"Split: {data['split_method']} ({data['split']['train']} / {data['split']['val']} / "
         f"{data['split']['test']}). The test split was never trained on nor used to choose the kept epoch"
-        + (" or the threshold." if fraud else "."),
+        + " or the threshold.",
         "",
         f"Encoder: {training['encoder']}; {kept}, epoch {training['kept_epoch']} kept (lowest validation "
         f"loss). {training['quantization']}.",
@@ -349,6 +388,9 @@ def render_trained_card(meta: dict[str, Any]) -> str:
             f"(n {test['n']}).",
             f"Against fp32: labels agree on {metrics['int8_vs_fp32_test']['label_agreement']:.1%}, largest "
             f"probability difference {metrics['int8_vs_fp32_test']['max_abs_prob_diff']}.",
+            f"At the threshold {metrics['test_at_threshold']['threshold']}: "
+            f"{metrics['test_at_threshold']['recall']:.1%} of `{meta['alert_class']}` texts alert, "
+            f"{metrics['test_at_threshold']['false_alerts']:.1%} of the others.",
         ]
     lines += [
         "",

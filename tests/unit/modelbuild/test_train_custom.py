@@ -11,9 +11,12 @@ import pytest
 
 from pipeline.hotpath.inference import OnnxClassifier
 from pipeline.modelbuild.__main__ import main as models_main
+from pipeline.modelbuild.alert_cut import alert_rates
 from pipeline.modelbuild.data import stratified_split
 from pipeline.modelbuild.train_custom import CALIBRATION_PLOT, train_text_model
 from pipeline.modelbuild.train_data import MIN_ROWS, TrainingDataError, read_labelled_texts
+from pipeline.records.scorers import served_threshold
+from pipeline.settings import Settings
 from pipeline.synthetic.texts import generate_labelled_texts
 
 
@@ -87,6 +90,16 @@ def test_a_short_training_run_gives_a_servable_model_whose_card_matches_a_re_eva
     card = (path / "MODEL_CARD.md").read_text()
     assert f"Accuracy {meta['metrics']['test']['accuracy']}," in card
     assert sum(sum(row) for row in meta["metrics"]["confusion"]["counts"]) == len(test)
+
+    # The threshold was chosen on validation for at most 5% false alerts, and the lane serves it.
+    val = stratified_split(rows.labels, seed=13).val
+    negative = classifier.labels.index("negative")
+    val_scores = classifier.predict([rows.texts[i] for i in val])[:, negative]
+    false_alerts, _ = alert_rates(val_scores, rows.labels[val] == negative, meta["threshold"])
+    assert false_alerts <= 0.05 and meta["alert_policy"]["false_alert_rate"] == 0.05
+    assert f"at P >= {meta['threshold']}" in card
+    assert served_threshold(classifier, Settings(), "sentiment_threshold") == meta["threshold"]
+    assert served_threshold(classifier, Settings(sentiment_threshold=0.9), "sentiment_threshold") == 0.9
 
 
 @pytest.mark.slow

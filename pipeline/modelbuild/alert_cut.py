@@ -48,6 +48,12 @@ def alert_rates(score: np.ndarray, is_alert_class: np.ndarray, threshold: float)
     )
 
 
+def check_rate(rate: float, *, error: type[Exception] = ValueError) -> None:
+    """Raises ``error`` unless ``rate`` is a share in [0, 1)."""
+    if not 0.0 <= rate < 1.0:
+        raise error(f"the false-alert rate must lie in [0, 1), not {rate}")
+
+
 def choose_alert_cut(
     score: np.ndarray, is_alert_class: np.ndarray, rate: float = DEFAULT_FALSE_ALERT_RATE
 ) -> AlertCut:
@@ -57,16 +63,15 @@ def choose_alert_cut(
     The cut is at most 1.0 (the setting's bound): where more other texts than the rate allows score
     exactly 1.0, it is 1.0 and ``false_alerts`` says how many alert there.
     """
-    if not 0.0 <= rate < 1.0:
-        raise ValueError(f"the false-alert rate must lie in [0, 1), not {rate}")
+    check_rate(rate)
     score = np.asarray(score, dtype=np.float64)
     is_alert_class = np.asarray(is_alert_class, dtype=bool)
     others = np.sort(score[~is_alert_class])[::-1]
     if not others.size or not is_alert_class.any():
         raise ValueError("choosing an alert cut needs texts of the alert class and of the other classes")
-    allowed = math.floor(rate * others.size)
+    allowed = math.floor(rate * others.size)  # below others.size, as rate < 1
     # Just above the (allowed+1)-th highest other score: at most ``allowed`` others are strictly higher.
-    cut = 0.0 if allowed >= others.size else float(np.nextafter(others[allowed], np.inf))
+    cut = float(np.nextafter(others[allowed], np.inf))
     cut = min(math.ceil(cut * 10**_DECIMALS) / 10**_DECIMALS, 1.0)
     false_alerts, recall = alert_rates(score, is_alert_class, cut)
     return AlertCut(

@@ -31,7 +31,7 @@ from pipeline.hotpath.artefacts import (
 from pipeline.hotpath.inference import BATCH_TOLERANCE, OnnxClassifier
 from pipeline.hotpath.token_weights import log_odds_weights, save_token_weights
 from pipeline.hotpath.tokenize import TextTokenizer
-from pipeline.modelbuild.alert_cut import DEFAULT_FALSE_ALERT_RATE, alert_rates, choose_alert_cut
+from pipeline.modelbuild.alert_cut import DEFAULT_FALSE_ALERT_RATE, alert_rates, check_rate, choose_alert_cut
 from pipeline.modelbuild.build_config import FinetuneConfig
 from pipeline.modelbuild.build_progress import BuildProgress
 from pipeline.modelbuild.data import stratified_split
@@ -69,8 +69,7 @@ def train_text_model(
     The alert threshold is chosen on the validation split (``alert_cut.choose_alert_cut``): the
     lowest cut at which at most ``false_alert_rate`` of the texts of other labels alert.
     """
-    if not 0.0 <= false_alert_rate < 1.0:
-        raise TrainingDataError(f"the false-alert rate must lie in [0, 1), not {false_alert_rate}")
+    check_rate(false_alert_rate, error=TrainingDataError)  # before training, not after it
     started = time.perf_counter()
     rows = read_labelled_texts(data)
     chosen = choose_alert_class(rows.names, alert_class, error=TrainingDataError, of="the data")
@@ -87,9 +86,17 @@ def train_text_model(
     try:
         with BuildProgress(progress) as reporter:
             meta = _train_and_write(
-                staging, Path(model_dir), rows, chosen, texts, labels, epochs, max_steps, reporter
+                staging,
+                Path(model_dir),
+                rows,
+                chosen,
+                texts,
+                labels,
+                epochs,
+                max_steps,
+                false_alert_rate,
+                reporter,
             )
-            choose_threshold(staging, meta, texts, labels, false_alert_rate)
         meta["data"] = data_description(data, len(rows.texts), len(rows.problems), rows.counts(), parts)
         meta["training"]["seconds_total"] = round(time.perf_counter() - started, 1)
         meta["name"] = name
@@ -110,6 +117,7 @@ def _train_and_write(
     labels: dict[str, np.ndarray],
     epochs: float,
     max_steps: int | None,
+    false_alert_rate: float,
     reporter: BuildProgress,
 ) -> dict[str, Any]:
     from pipeline.modelbuild.encoder import encoder_files
@@ -183,7 +191,8 @@ def _train_and_write(
         }
         write_json(staging / META_FILE, meta)
         (staging / MODEL_CARD_FILE).write_text("pending\n", encoding="utf-8")
-        served = OnnxClassifier.load(staging, threads=2, cache_size=0).predict(texts["test"])
+        classifier = OnnxClassifier.load(staging, threads=2, cache_size=0)
+        served = classifier.predict(texts["test"])
         meta["metrics"] = evaluation(labels["test"], served, rows.names)
         meta["metrics"]["int8_vs_fp32_test"] = {
             "label_agreement": round(float(np.mean(served.argmax(1) == reference.argmax(1))), 4),
@@ -193,32 +202,34 @@ def _train_and_write(
         meta["serving_parity"] = {"batch_vs_single_max_abs_diff": effect}
         meta["batch_independent"] = effect <= BATCH_TOLERANCE
         write_reliability_plot(staging / CALIBRATION_PLOT, labels["test"], served)
+        choose_threshold(classifier, meta, texts["val"], labels, served, false_alert_rate)
     return meta
 
 
 def choose_threshold(
-    staging: Path,
+    classifier: OnnxClassifier,
     meta: dict[str, Any],
-    texts: dict[str, list[str]],
+    val_texts: list[str],
     labels: dict[str, np.ndarray],
+    test_probs: np.ndarray,
     false_alert_rate: float,
 ) -> None:
     """Sets ``meta["threshold"]`` from the served model's validation scores, with how it was
-    chosen, and what it does on the test split."""
+    chosen, and what it does on the test split (``test_probs``, already scored for the card)."""
     alert_index = meta["labels"].index(meta["alert_class"])
-    served = OnnxClassifier.load(staging, threads=2, cache_size=0)
     cut = choose_alert_cut(
-        served.predict(texts["val"])[:, alert_index], labels["val"] == alert_index, false_alert_rate
+        classifier.predict(val_texts)[:, alert_index], labels["val"] == alert_index, false_alert_rate
     )
     meta["threshold"] = cut.threshold
     meta["alert_policy"] = cut.as_meta()
-    test = served.predict(texts["test"])[:, alert_index]
-    false_alerts, recall = alert_rates(test, labels["test"] == alert_index, cut.threshold)
+    false_alerts, recall = alert_rates(
+        test_probs[:, alert_index], labels["test"] == alert_index, cut.threshold
+    )
     meta["metrics"]["test_at_threshold"] = {
         "threshold": cut.threshold,
         "false_alerts": round(false_alerts, 4),
         "recall": round(recall, 4),
-        "n": len(texts["test"]),
+        "n": len(test_probs),
     }
 
 
@@ -381,6 +392,7 @@ def render_trained_card(meta: dict[str, Any]) -> str:
             f"(n {test['n']}).",
         ]
     else:
+        alerting_test = metrics["test_at_threshold"]
         lines += [
             "",
             "## Test split, served model",
@@ -388,9 +400,8 @@ def render_trained_card(meta: dict[str, Any]) -> str:
             f"(n {test['n']}).",
             f"Against fp32: labels agree on {metrics['int8_vs_fp32_test']['label_agreement']:.1%}, largest "
             f"probability difference {metrics['int8_vs_fp32_test']['max_abs_prob_diff']}.",
-            f"At the threshold {metrics['test_at_threshold']['threshold']}: "
-            f"{metrics['test_at_threshold']['recall']:.1%} of `{meta['alert_class']}` texts alert, "
-            f"{metrics['test_at_threshold']['false_alerts']:.1%} of the others.",
+            f"At the threshold {alerting_test['threshold']}: {alerting_test['recall']:.1%} of "
+            f"`{meta['alert_class']}` texts alert, {alerting_test['false_alerts']:.1%} of the others.",
         ]
     lines += [
         "",
